@@ -1,0 +1,9 @@
+"""Errors raised by ``bodies``: each names the field at fault and how to fix it."""
+
+
+class BodyInputError(ValueError):
+    """A shape, pose or placement parameter is invalid."""
+
+
+class BodyModelFilesMissing(FileNotFoundError):
+    """A licence-gated body model (SMPL, SMPL-X) was asked for but its files are not on disk."""
