@@ -21,46 +21,51 @@ from bodies.poses import PoseSampler
 from bodies.subjects import MAX_AGE_YEARS, MIN_AGE_YEARS, SubjectSampler
 
 
-def render_views(body: PosedBody, path: str | Path, title: str | None = None) -> None:
-    """Shaded mesh with its skeleton, seen from the front and from the side, saved as PNG.
+def draw_body(ax, body: PosedBody, view: str = "front") -> None:
+    """Draw a shaded mesh with its skeleton on a matplotlib axis, seen from the front or the side.
 
     A painter's-algorithm orthographic render with Lambert shading: fast enough for 27 k faces
     and dependable on a headless machine.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
     v, f, j = body.vertices.astype(float), body.faces, body.joints
     forward = np.array([np.cos(body.heading_rad), np.sin(body.heading_rad), 0.0])
     left = np.array([-forward[1], forward[0], 0.0])
     up = np.array([0.0, 0.0, 1.0])
-    # (screen right, screen up, toward the viewer) for each view
-    views = {"front": (left, up, forward), "side (body's left)": (-forward, up, left)}
+    # (screen right, screen up, toward the viewer)
+    right, vert, toward_viewer = {"front": (left, up, forward), "side": (-forward, up, left)}[view]
+    xy = np.stack([v @ right, v @ vert], axis=1)
+    depth = (v @ toward_viewer)[f].mean(1)
+    normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    order = np.argsort(depth)
+    order = order[(normals @ toward_viewer > 0)[order]]
+    light = np.array([0.3, -0.4, 0.85]) @ np.stack([right, toward_viewer, vert])
+    lam = np.clip(np.abs(normals[order] @ (light / np.linalg.norm(light))), 0, 1)
+    colours = np.c_[0.55 + 0.4 * lam, 0.5 + 0.35 * lam, 0.45 + 0.3 * lam]
+    ax.add_collection(PolyCollection(xy[f[order]], facecolors=colours, edgecolors="none"))
+    jxy = np.stack([j @ right, j @ vert], axis=1)
+    for a, b in SKELETON_EDGE_INDICES:
+        ax.plot(jxy[[a, b], 0], jxy[[a, b], 1], "-", color="tab:blue", lw=2)
+    ax.plot(jxy[:, 0], jxy[:, 1], "o", color="tab:red", ms=4)
+    ax.axhline(0.0, color="0.4", lw=1)
+    ax.set_aspect("equal")
+    ax.set_xlim(xy[:, 0].min() - 0.15, xy[:, 0].max() + 0.15)
+    ax.set_ylim(min(0.0, xy[:, 1].min()) - 0.05, xy[:, 1].max() + 0.1)
+
+
+def render_views(body: PosedBody, path: str | Path, title: str | None = None) -> None:
+    """The body from the front and from its left side, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 6), dpi=110)
-    light = np.array([0.3, -0.4, 0.85])
-    for ax, (name, (right, vert, toward_viewer)) in zip(axes, views.items()):
-        xy = np.stack([v @ right, v @ vert], axis=1)
-        depth = (v @ toward_viewer)[f].mean(1)
-        normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
-        facing = normals @ toward_viewer > 0
-        order = np.argsort(depth)
-        order = order[facing[order]]
-        lam = np.clip(np.abs(normals[order] @ (light / np.linalg.norm(light))), 0, 1)
-        colours = np.c_[0.55 + 0.4 * lam, 0.5 + 0.35 * lam, 0.45 + 0.3 * lam]
-        ax.add_collection(PolyCollection(xy[f[order]], facecolors=colours, edgecolors="none"))
-        jxy = np.stack([j @ right, j @ vert], axis=1)
-        for a, b in SKELETON_EDGE_INDICES:
-            ax.plot(jxy[[a, b], 0], jxy[[a, b], 1], "-", color="tab:blue", lw=2)
-        ax.plot(jxy[:, 0], jxy[:, 1], "o", color="tab:red", ms=4)
-        ax.axhline(0.0, color="0.4", lw=1)
-        ax.set_aspect("equal")
-        ax.set_xlim(xy[:, 0].min() - 0.15, xy[:, 0].max() + 0.15)
-        ax.set_ylim(min(0.0, xy[:, 1].min()) - 0.05, xy[:, 1].max() + 0.1)
-        ax.set_title(name)
+    for ax, view in zip(axes, ("front", "side")):
+        draw_body(ax, body, view)
+        ax.set_title({"front": "front", "side": "side (body's left)"}[view])
         ax.set_xlabel("m")
     axes[0].set_ylabel("height above floor (m)")
     fig.suptitle(title or f"{body.activity}, age {body.subject.age_years:.0f}, {body.subject.sex}, "
