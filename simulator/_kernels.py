@@ -1,0 +1,393 @@
+"""Numba kernels of the body-echo model (the numerical core; the API is in body_echo.py).
+
+Time is measured here in *fine samples*: units of 1 / (oversampling * sample_rate_hz).
+For every (transmitter, receiver) pair and every facet that both see, the kernels deposit
+the facet's weighted delay-area distribution onto a fine time grid, pre-filtered by a hat
+(linear B-spline) of half-width one fine sample:
+
+    grid[m] += w * (hat * D)(m),
+
+where D is the density (in time) of the two-way delay tau(x) = (|x - s| + |x - r|) / c over
+the facet area, normalised to unit integral. With tau linear over a triangle (exact delays at
+the vertices), D is the linear B-spline with knots at the three vertex delays: a sum of three
+ramps, D = sum_k alpha_k (t - t_k)_+. The grid stores second differences, so that each ramp
+costs four writes (a cubic B-spline, the second difference of the hat-filtered ramp K2) however
+long the facet's delay span; the caller integrates twice (cumsum). Facets narrower than a fine
+sample are evaluated directly as (hat * D)(m) = 2 [ta, tb, tc] K2(m - .), a second divided
+difference of K2, the second antiderivative of the hat (Curry-Schoenberg). Facets whose delay
+departs from linear by more than a tolerance (large facets close to the transducers) are split
+in four, recursively.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Knot spacing (fine samples) below which divided differences switch to their confluent limits.
+_CONFLUENT_EPS = 1e-4
+# Rising or falling edge (fine samples) below which a facet's density edge is treated as a step.
+_JUMP_EPS = 1e-2
+# Deepest recursive split of one facet (4**12 sub-triangles would be far beyond any use).
+_MAX_DEPTH = 12
+_STACK_SIZE = 4 * _MAX_DEPTH + 8
+
+
+@njit(cache=True, inline="always")
+def _k1(u):
+    """Cumulative integral of the hat max(0, 1 - |u|)."""
+    if u <= -1.0:
+        return 0.0
+    if u < 0.0:
+        return 0.5 * (u + 1.0) * (u + 1.0)
+    if u < 1.0:
+        return 1.0 - 0.5 * (1.0 - u) * (1.0 - u)
+    return 1.0
+
+
+@njit(cache=True, inline="always")
+def _k2(u):
+    """Second antiderivative of the hat: 0 for u <= -1, u for u >= 1, cubic between."""
+    if u <= -1.0:
+        return 0.0
+    if u < 0.0:
+        return (u + 1.0) ** 3 / 6.0
+    if u < 1.0:
+        return u + (1.0 - u) ** 3 / 6.0
+    return u
+
+
+@njit(cache=True, inline="always")
+def _first_difference(m, a, b):
+    """[a, b] of f(tau) = K2(m - tau), with the confluent limit -K1 for b close to a."""
+    if b - a < _CONFLUENT_EPS:
+        return -_k1(m - 0.5 * (a + b))
+    return (_k2(m - b) - _k2(m - a)) / (b - a)
+
+
+@njit(cache=True, inline="always")
+def _cubic_bspline(u):
+    """Centred cubic B-spline (hat * hat)(u), support (-2, 2)."""
+    u = abs(u)
+    if u < 1.0:
+        return 2.0 / 3.0 - u * u + 0.5 * u * u * u
+    if u < 2.0:
+        return (2.0 - u) ** 3 / 6.0
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def _add(row, i, value):
+    if 0 <= i < row.shape[0]:
+        row[i] += value
+
+
+@njit(cache=True, inline="always")
+def _add_ramp(row, row_start, t, slope):
+    """Second difference of slope * K2(m - t): a ramp starting at t, hat-filtered."""
+    m0 = int(math.floor(t)) - 1
+    for m in range(m0, m0 + 4):
+        _add(row, m + 1 - row_start, slope * _cubic_bspline(m - t))
+
+
+@njit(cache=True, inline="always")
+def _add_step(row, row_start, t, height):
+    """Second difference of height * K1(m - t): a step at t, hat-filtered."""
+    m0 = int(math.floor(t)) - 1
+    for m in range(m0, m0 + 4):
+        _add(row, m + 1 - row_start, height * (_k1(m + 1.0 - t) - 2.0 * _k1(m - t) + _k1(m - 1.0 - t)))
+
+
+@njit(cache=True)
+def _deposit_triangle(row, row_start, ta, tb, tc, weight):
+    """Add the second difference of ``weight`` times the hat-filtered delay density of a triangle.
+
+    ``row`` holds second differences: the density itself is cumsum(cumsum(row)). A triangle's
+    density is a linear B-spline (knots ta <= tb <= tc, fine samples, any input order), i.e. three
+    ramps; each ramp costs four writes whatever the facet's delay span. Facets narrower than one
+    fine sample are evaluated directly (divided differences of K2, with confluent limits).
+    Writes outside the row are dropped (only affects samples at or after them).
+    """
+    if ta > tb:
+        ta, tb = tb, ta
+    if tb > tc:
+        tb, tc = tc, tb
+    if ta > tb:
+        ta, tb = tb, ta
+    span = tc - ta
+    if span >= 1.0:
+        peak = 2.0 / span  # density at tb (unit area)
+        if tb - ta < _JUMP_EPS:  # rising edge shorter than _JUMP_EPS: a step, then a ramp down
+            t0 = 0.5 * (ta + tb)
+            slope = -weight * peak / (tc - t0)
+            _add_step(row, row_start, t0, weight * peak)
+            _add_ramp(row, row_start, t0, slope)
+            _add_ramp(row, row_start, tc, -slope)
+        elif tc - tb < _JUMP_EPS:  # falling edge a step
+            t0 = 0.5 * (tb + tc)
+            slope = weight * peak / (t0 - ta)
+            _add_ramp(row, row_start, ta, slope)
+            _add_ramp(row, row_start, t0, -slope)
+            _add_step(row, row_start, t0, -weight * peak)
+        else:
+            rise = weight * peak / (tb - ta)
+            fall = weight * peak / (tc - tb)
+            _add_ramp(row, row_start, ta, rise)
+            _add_ramp(row, row_start, tb, -rise - fall)
+            _add_ramp(row, row_start, tc, fall)
+        return
+    # narrow facet: direct values v[m] = 2 [ta, tb, tc] K2(m - .), stored as second differences
+    base = math.floor(ta)
+    a = ta - base
+    b = tb - base
+    c = tc - base
+    i0 = int(base) - row_start
+    if span < _CONFLUENT_EPS:  # all delays equal: the density is a delta -> a hat
+        mid = (a + b + c) / 3.0
+        m0 = int(math.floor(mid))
+        frac = mid - m0
+        values = (weight * (1.0 - frac), weight * frac)
+        for k in range(2):
+            _add(row, i0 + m0 + k, values[k])
+            _add(row, i0 + m0 + k + 1, -2.0 * values[k])
+            _add(row, i0 + m0 + k + 2, values[k])
+        return
+    scale = 2.0 * weight / span
+    for m in range(0, int(math.ceil(c)) + 2):  # support (a - 1, c + 1), a in [0, 1)
+        value = scale * (_first_difference(m, b, c) - _first_difference(m, a, b))
+        _add(row, i0 + m, value)
+        _add(row, i0 + m + 1, -2.0 * value)
+        _add(row, i0 + m + 2, value)
+
+
+@njit(cache=True, inline="always")
+def _distance(x, y, z, p):
+    dx = x - p[0]
+    dy = y - p[1]
+    dz = z - p[2]
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(cache=True, inline="always")
+def _path(point, s, r):
+    """|point - s| + |point - r| for a (3,) point."""
+    return _distance(point[0], point[1], point[2], s) + _distance(point[0], point[1], point[2], r)
+
+
+@njit(cache=True)
+def vertex_distances(vertices, positions, used):
+    """|x_v - p_i| for every vertex v and every position i with used[i] (else 0): (n_pos, V)."""
+    out = np.zeros((positions.shape[0], vertices.shape[0]))
+    for i in range(positions.shape[0]):
+        if used[i]:
+            for v in range(vertices.shape[0]):
+                out[i, v] = _distance(vertices[v, 0], vertices[v, 1], vertices[v, 2], positions[i])
+    return out
+
+
+@njit(cache=True)
+def pair_delay_bounds(
+    faces, normals, centroids, max_edges, lit, positions, vertex_distance, pair_tx, pair_rx, delay_scale
+):
+    """Bounds on the two-way delay over the facets lit for each pair.
+
+    The path length f(x) = |x - s| + |x - r| is convex, so its maximum over a triangle is at a
+    vertex. Its minimum may be inside (the specular point); since |grad f| <= 2 it is at least
+    the smallest vertex value minus twice the longest edge, and at least the mirror path across
+    the facet's plane.
+
+    Args:
+        faces: (F, 3) int64. normals, centroids: (F, 3). max_edges: (F,) metres.
+        lit: (n_positions, F) bool, facet visible from and facing each position.
+        positions: (n_positions, 3) float64, metres.
+        vertex_distance: (n_positions, V) from ``vertex_distances``.
+        pair_tx, pair_rx: (P,) int64 indices into positions.
+        delay_scale: samples per metre of path (sample_rate / c).
+    Returns:
+        bounds: (P, 2) float64 [lower, upper] delay in samples; (+inf, -inf) for an unlit pair.
+        n_lit: (P,) int64 number of facets lit for the pair.
+    """
+    n_pairs = pair_tx.shape[0]
+    bounds = np.empty((n_pairs, 2))
+    n_lit = np.zeros(n_pairs, dtype=np.int64)
+    for p in range(n_pairs):
+        s = positions[pair_tx[p]]
+        r = positions[pair_rx[p]]
+        dist_s = vertex_distance[pair_tx[p]]
+        dist_r = vertex_distance[pair_rx[p]]
+        lo = np.inf
+        hi = -np.inf
+        lit_s = lit[pair_tx[p]]
+        lit_r = lit[pair_rx[p]]
+        for f in range(faces.shape[0]):
+            if not (lit_s[f] and lit_r[f]):
+                continue
+            n_lit[p] += 1
+            f_lo = np.inf
+            for k in range(3):
+                path = dist_s[faces[f, k]] + dist_r[faces[f, k]]
+                hi = max(hi, path)
+                f_lo = min(f_lo, path)
+            f_lo -= 2.0 * max_edges[f]
+            if f_lo < lo:  # mirror s across the facet plane for a tighter bound
+                height = 0.0
+                for d in range(3):
+                    height += normals[f, d] * (s[d] - centroids[f, d])
+                mirror = _distance(r[0], r[1], r[2], s - 2.0 * height * normals[f])
+                lo = min(lo, max(f_lo, mirror))
+        bounds[p, 0] = lo * delay_scale
+        bounds[p, 1] = hi * delay_scale
+    return bounds, n_lit
+
+
+@njit(cache=True)
+def _deposit_subdivided(
+    row, row_start, triangle, normal, weight, s, r, delay_scale, max_delay_error, stack, stack_depth
+):
+    """Deposit one facet, splitting it in four (recursively) while its delay is not linear.
+
+    triangle: (3, 3) vertices. weight: gain * reflection * area of the whole facet.
+    stack, stack_depth: scratch buffers of _STACK_SIZE entries.
+    """
+    nx, ny, nz = normal[0], normal[1], normal[2]
+    stack[0] = triangle
+    stack_depth[0] = 0
+    top = 1
+    while top > 0:
+        top -= 1
+        tri = stack[top]
+        depth = stack_depth[top]
+        t0 = _path(tri[0], s, r) * delay_scale
+        t1 = _path(tri[1], s, r) * delay_scale
+        t2 = _path(tri[2], s, r) * delay_scale
+        if depth < _MAX_DEPTH:
+            # delay at the edge midpoints against linear interpolation
+            worst = 0.0
+            for k in range(3):
+                k2 = (k + 1) % 3
+                mx = 0.5 * (tri[k, 0] + tri[k2, 0])
+                my = 0.5 * (tri[k, 1] + tri[k2, 1])
+                mz = 0.5 * (tri[k, 2] + tri[k2, 2])
+                tm = (_distance(mx, my, mz, s) + _distance(mx, my, mz, r)) * delay_scale
+                tk = t0 if k == 0 else (t1 if k == 1 else t2)
+                tk2 = t1 if k2 == 1 else (t2 if k2 == 2 else t0)
+                worst = max(worst, abs(tm - 0.5 * (tk + tk2)))
+            if worst > max_delay_error:
+                # split into four by the edge midpoints; the children replace it on the stack
+                m01 = 0.5 * (tri[0] + tri[1])
+                m12 = 0.5 * (tri[1] + tri[2])
+                m20 = 0.5 * (tri[2] + tri[0])
+                v0 = tri[0].copy()
+                v1 = tri[1].copy()
+                v2 = tri[2].copy()
+                children = ((v0, m01, m20), (m01, v1, m12), (m20, m12, v2), (m01, m12, m20))
+                for child in children:
+                    for k in range(3):
+                        for d in range(3):
+                            stack[top, k, d] = child[k][d]
+                    stack_depth[top] = depth + 1
+                    top += 1
+                continue
+        cx = (tri[0, 0] + tri[1, 0] + tri[2, 0]) / 3.0
+        cy = (tri[0, 1] + tri[1, 1] + tri[2, 1]) / 3.0
+        cz = (tri[0, 2] + tri[1, 2] + tri[2, 2]) / 3.0
+        dist_s = _distance(cx, cy, cz, s)
+        dist_r = _distance(cx, cy, cz, r)
+        if dist_s < 1e-9 or dist_r < 1e-9:
+            continue
+        cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
+        cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
+        if cos_s <= 0.0 or cos_r <= 0.0:
+            continue
+        _deposit_triangle(row, row_start, t0, t1, t2, weight * 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r))
+
+
+@njit(cache=True)
+def deposit_pair_echoes(
+    vertices,
+    faces,
+    normals,
+    areas,
+    centroids,
+    max_edges,
+    reflection,
+    lit,
+    positions,
+    vertex_distance,
+    pair_tx,
+    pair_rx,
+    pair_channel,
+    pair_gain,
+    delay_scale,
+    grid,
+    grid_start,
+    max_delay_error,
+):
+    """Accumulate the weighted delay-area densities of all lit facets of all pairs.
+
+    The weight of a (sub-)triangle of area A centred at x with unit normal n is
+    gain * reflection * A * (n.u_s + n.u_r) / (|x - s| |x - r|), where u_s, u_r are the unit
+    vectors from x towards transmitter s and receiver r. (The caller multiplies by
+    1 / (16 pi^2 c) and differentiates in time.)
+
+    Args:
+        vertices (V, 3), faces (F, 3), normals (F, 3) unit, areas (F,) m^2, centroids (F, 3),
+        max_edges (F,) longest edge of each facet, m, reflection (F,).
+        lit: (n_positions, F) bool. positions: (n_positions, 3).
+        vertex_distance: (n_positions, V) from ``vertex_distances``.
+        pair_tx, pair_rx, pair_channel: (P,) int64. pair_gain: (P,) float64.
+        delay_scale: fine samples per metre of path.
+        grid: (C, L) float64, second differences of the densities, accumulated in place;
+            grid[c, i] is fine sample grid_start[c] + i. Integrate twice (cumsum) to use.
+        grid_start: (C,) int64.
+        max_delay_error: split a triangle while its delay departs from linear by more than
+            this many fine samples at an edge midpoint.
+    """
+    stack = np.empty((_STACK_SIZE, 3, 3))
+    stack_depth = np.empty(_STACK_SIZE, dtype=np.int64)
+    triangle = np.empty((3, 3))
+    for p in range(pair_tx.shape[0]):
+        s = positions[pair_tx[p]]
+        r = positions[pair_rx[p]]
+        lit_s = lit[pair_tx[p]]
+        lit_r = lit[pair_rx[p]]
+        dist_sv = vertex_distance[pair_tx[p]]
+        dist_rv = vertex_distance[pair_rx[p]]
+        row = grid[pair_channel[p]]
+        row_start = grid_start[pair_channel[p]]
+        for f in range(faces.shape[0]):
+            if not (lit_s[f] and lit_r[f]):
+                continue
+            weight = pair_gain[p] * reflection[f] * areas[f]
+            cx, cy, cz = centroids[f, 0], centroids[f, 1], centroids[f, 2]
+            dist_s = _distance(cx, cy, cz, s)
+            dist_r = _distance(cx, cy, cz, r)
+            edge = max_edges[f]
+            # |d^2/dl^2 |x - s|| <= 1 / |x - s| along any line, so the delay departs from linear
+            # by at most edge^2 / 8 * (1 / min|x - s| + 1 / min|x - r|) over the facet
+            near_s = dist_s - edge
+            near_r = dist_r - edge
+            curved = near_s <= 0.0 or near_r <= 0.0
+            if curved or 0.125 * edge * edge * (1.0 / near_s + 1.0 / near_r) * delay_scale > max_delay_error:
+                for k in range(3):
+                    for d in range(3):
+                        triangle[k, d] = vertices[faces[f, k], d]
+                _deposit_subdivided(
+                    row, row_start, triangle, normals[f], weight, s, r, delay_scale, max_delay_error, stack, stack_depth
+                )
+                continue
+            cos_s = (normals[f, 0] * (s[0] - cx) + normals[f, 1] * (s[1] - cy) + normals[f, 2] * (s[2] - cz)) / dist_s
+            cos_r = (normals[f, 0] * (r[0] - cx) + normals[f, 1] * (r[1] - cy) + normals[f, 2] * (r[2] - cz)) / dist_r
+            if cos_s <= 0.0 or cos_r <= 0.0:
+                continue
+            a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+            _deposit_triangle(
+                row,
+                row_start,
+                (dist_sv[a] + dist_rv[a]) * delay_scale,
+                (dist_sv[b] + dist_rv[b]) * delay_scale,
+                (dist_sv[c] + dist_rv[c]) * delay_scale,
+                weight * (cos_s + cos_r) / (dist_s * dist_r),
+            )
