@@ -4,8 +4,9 @@ Conventions (shared with the room simulation, pyroomacoustics, and ``sphere_exac
 ------------------------------------------------------------------------------------
 * A source is a point monopole whose free-field impulse response at distance d is
   ``delta(t - d / c) / (4 pi d)`` (frequency response ``exp(-j k d) / (4 pi d)``, time
-  dependence ``exp(+j omega t)``, ``H(f) = integral h(t) exp(-j 2 pi f t) dt``). pyroomacoustics
-  uses the same ``1 / (4 pi d)`` amplitude, so body echoes and room responses add.
+  dependence ``exp(+j omega t)``, ``H(f) = integral h(t) exp(-j 2 pi f t) dt``). The room
+  responses of ``simulator.room_response`` carry the same ``1 / (4 pi d)`` (pyroomacoustics 0.10's
+  own ``compute_rir`` leaves out the 4 pi), so body echoes and room responses add.
 * Impulse responses are discrete-time, at ``sample_rate_hz``, with t = 0 at emission:
   sample n is t = n / fs. They are band-limited versions of the continuous response,
   ``h[n] = (1 / fs) * (h_c * lowpass)(n / fs)``, whose DTFT equals the continuous frequency
@@ -189,26 +190,48 @@ class FacetMesh:
             self._intersector = RayMeshIntersector(mesh)
         return self._intersector
 
-    def lit_facets(self, positions_m: np.ndarray) -> np.ndarray:
+    def lit_facets(self, positions_m: np.ndarray, patch_size_m: float | None = None) -> np.ndarray:
         """Facets that face each position and are not hidden by other facets.
 
         A facet counts as seen from p when its normal points towards p and the ray from p
         through the facet centroid first hits that facet.
 
+        With ``patch_size_m``, facets are grouped into patches (the facets whose centroids share
+        a cube of that size) and one ray per patch decides for every facing facet of the patch:
+        about four times fewer rays at 2.5 cm on a body mesh, errors only along silhouettes.
+        Meant for weak paths such as body-room multipath, where the exact test costs most.
+
         positions_m: (N, 3). Returns (N, F) bool.
         """
         positions = _as_points("positions_m", positions_m)
         lit = np.zeros((len(positions), self.n_faces), dtype=bool)
+        patch = None
+        if patch_size_m is not None:
+            cells = np.floor(self.centroids_m / float(patch_size_m)).astype(np.int64)
+            _, patch = np.unique(cells, axis=0, return_inverse=True)
+            patch = patch.ravel()
         for i, p in enumerate(positions):
             to_facet = self.centroids_m - p
-            facing = np.flatnonzero(np.einsum("ij,ij->i", to_facet, self.normals) < 0)
-            if len(facing) == 0:
+            facing = np.einsum("ij,ij->i", to_facet, self.normals) < 0
+            if not facing.any():
                 continue
-            directions = to_facet[facing]
+            if patch is None:
+                cast = np.flatnonzero(facing)
+            else:  # one facing representative per patch
+                candidates = np.flatnonzero(facing)
+                _, first = np.unique(patch[candidates], return_index=True)
+                cast = candidates[first]
+            directions = to_facet[cast]
             directions /= np.linalg.norm(directions, axis=1, keepdims=True)
             origins = np.broadcast_to(p, directions.shape)
-            first = self.intersector.intersects_first(origins, directions)
-            lit[i, facing[first == facing]] = True
+            hit = self.intersector.intersects_first(origins, directions)
+            seen = cast[hit == cast]
+            if patch is None:
+                lit[i, seen] = True
+            else:
+                visible_patch = np.zeros(patch.max() + 1, dtype=bool)
+                visible_patch[patch[seen]] = True
+                lit[i] = facing & visible_patch[patch]
         return lit
 
 

@@ -1,0 +1,287 @@
+"""One scene a person can look at: a room, its rig and camera, a posed body, and what is recorded.
+
+    python -m simulator.scene --seed 0 --png scene.png [--activity sitting] [--age 8] [--json scene.json]
+
+draws the room from above and from the side with the speakers, microphones, camera and body; the
+camera's view of the person; the recordings with and without the person; and the pose kernels
+obtained by subtracting the empty room (eq. 4 of the paper, in each speaker's band), against the
+simulator's ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bodies import ACTIVITIES, BodyInputError, PoseSampler, SubjectSampler, load_body_model
+from bodies.model import PosedBody
+from rooms import RoomGeometryError, RoomInputError, RoomSampler, RoomSamplerConfig, RoomScene, make_seat
+from simulator.recording import Recording, RoomSimulator, SimulationConfig, SimulationInputError
+
+
+@dataclass
+class Scene:
+    """A room scene with a person in it (room frame)."""
+
+    room_scene: RoomScene
+    body: PosedBody
+
+
+def seat_for(scene: RoomScene, body: PosedBody) -> tuple[RoomScene, PosedBody]:
+    """Sit ``body`` on the scene's seat: the body moves onto it, the seat takes the body's height.
+
+    The body (posed sitting, facing the seat's direction) is moved so that its seat contact lies
+    on the seat's centre; the seat is rebuilt as a stool whose top is the body's seat height.
+    """
+    seat_xy = scene.seat_position_m[:2]
+    body = body.translated(seat_xy - body.seat_center_xy_m)
+    facing = scene.seat_facing_xy
+    seat = make_seat(seat_xy, float(np.arctan2(facing[1], facing[0])), seat_height_m=body.seat_height_m,
+                     seat_depth_m=0.42, backrest_height_m=0.0, material=scene.seat.material)
+    furniture = [f for f in scene.room.furniture if f is not scene.seat] + [seat]
+    return dataclasses.replace(scene, room=scene.room.with_furniture(furniture), seat=seat), body
+
+
+def compose_scene(rng: np.random.Generator, room_scene: RoomScene, sampler: PoseSampler,
+                  subject_sampler: SubjectSampler | None = None, activity: str | None = None,
+                  age_years: float | None = None, max_tries: int = 20) -> Scene:
+    """Put a sampled person into a room scene without touching walls or furniture.
+
+    Standing activities take a free floor point of the body region with a random heading;
+    sitting uses the scene's seat. A pose that would collide is drawn again (``max_tries``).
+    """
+    subject_sampler = subject_sampler or SubjectSampler()
+    subject = subject_sampler.sample(rng, age_years=age_years)
+    activity = activity or sampler.random_activity(rng)
+    last_error: Exception | None = None
+    for _ in range(max_tries):
+        if activity == "sitting":
+            facing = room_scene.seat_facing_xy
+            body = sampler.sample(rng, subject, activity, heading_rad=float(np.arctan2(facing[1], facing[0])))
+            scene, body = seat_for(room_scene, body)
+        else:
+            body = sampler.sample(rng, subject, activity)
+            xy = room_scene.sample_body_position(rng, body.footprint_radius_m())
+            body = body.translated(xy - body.joint("pelvis")[:2])
+            scene = room_scene
+        try:
+            scene.validate_body(body.vertices, "body.vertices")
+        except RoomGeometryError as err:
+            last_error = err
+            continue
+        return Scene(scene, body)
+    raise RoomGeometryError(f"no collision-free placement for a {activity} body in {max_tries} tries: {last_error}")
+
+
+# -- the eq. 4 view used by the picture --------------------------------------------------------
+def subtract_empty_room(recording: Recording, band_hz: np.ndarray) -> np.ndarray:
+    """Pose kernels (S, M, T) as (R - R_empty) / S inside each speaker's band, zero outside.
+
+    The plain form of the paper's eq. 4 for a picture; ``pipeline`` holds the regularised
+    deconvolution used for data.
+    """
+    T = recording.recordings.shape[-1]
+    freqs = np.fft.rfftfreq(T, 1.0 / recording.sample_rate_hz)
+    difference = np.fft.rfft(recording.recordings - recording.empty_recordings, axis=-1)  # (M, K)
+    chirp = np.fft.rfft(recording.chirps, axis=-1)  # (S, K)
+    kernels = np.zeros((len(chirp), len(difference), T))
+    for s, (lo, hi) in enumerate(band_hz):
+        inside = (freqs >= lo) & (freqs <= hi)
+        spectrum = np.zeros_like(difference)
+        spectrum[:, inside] = difference[:, inside] / chirp[s, inside]
+        kernels[s] = np.fft.irfft(spectrum, T, axis=-1)
+    return kernels
+
+
+def band_limited(kernels: np.ndarray, band_hz: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    """(S, M, T) responses restricted to each speaker's band (row s to band s)."""
+    T = kernels.shape[-1]
+    freqs = np.fft.rfftfreq(T, 1.0 / sample_rate_hz)
+    spectra = np.fft.rfft(kernels, axis=-1)
+    for s, (lo, hi) in enumerate(band_hz):
+        spectra[s, :, (freqs < lo) | (freqs > hi)] = 0
+    return np.fft.irfft(spectra, T, axis=-1)
+
+
+def envelope(x: np.ndarray) -> np.ndarray:
+    import scipy.signal
+
+    return np.abs(scipy.signal.hilbert(x, axis=-1))
+
+
+# -- the picture -------------------------------------------------------------------------------
+def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    room, body, rs = scene.room_scene.room, scene.body, scene.room_scene
+    spk, mic = recording.speaker_positions_m, recording.microphone_positions_m
+    fig = plt.figure(figsize=(16, 9.5), dpi=100)
+    grid = fig.add_gridspec(2, 3)
+
+    # (a) plan view
+    ax = fig.add_subplot(grid[0, 0])
+    floor = np.vstack([room.floor_polygon_m, room.floor_polygon_m[:1]])
+    ax.plot(floor[:, 0], floor[:, 1], "k-", lw=2)
+    for item in room.furniture:
+        for box in item.boxes:
+            c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
+            half = np.asarray(box.size_m[:2]) / 2
+            corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]]) * half
+            xy = corners @ np.array([[c, s], [-s, c]]) + np.asarray(box.center_m[:2])
+            ax.fill(xy[:, 0], xy[:, 1], color="0.8", ec="0.5")
+            ax.text(*np.asarray(box.center_m[:2]), item.kind, fontsize=7, ha="center")
+    ax.plot(body.vertices[::7, 0], body.vertices[::7, 1], ".", ms=1, color="tan")
+    ax.plot(spk[:, 0], spk[:, 1], "v", color="tab:red", ms=9, label="speakers")
+    ax.plot(mic[:, 0], mic[:, 1], "o", mfc="none", color="tab:blue", ms=11, label="microphones")
+    cam = rs.camera.position_m
+    look = rs.camera.cam_to_world[:3, 2]
+    ax.plot(*cam[:2], "s", color="k", ms=8, label="camera")
+    half_fov = np.arctan(rs.camera.image_size_px[0] / 2 / rs.camera.intrinsics[0, 0])
+    for sign in (-1, 1):
+        c, s = np.cos(sign * half_fov), np.sin(sign * half_fov)
+        d = np.array([c * look[0] - s * look[1], s * look[0] + c * look[1]])
+        ax.plot([cam[0], cam[0] + 3 * d[0]], [cam[1], cam[1] + 3 * d[1]], "k--", lw=0.8)
+    ax.set_aspect("equal")
+    ax.set_title(f"plan: {np.ptp(room.floor_polygon_m[:, 0]):.1f} x {np.ptp(room.floor_polygon_m[:, 1]):.1f} m, "
+                 f"{rs.temperature_c:.0f} C, {rs.relative_humidity_pct:.0f} % RH")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+
+    # (b) side view
+    ax = fig.add_subplot(grid[0, 1])
+    ax.plot(body.vertices[::5, 0], body.vertices[::5, 2], ".", ms=1, color="tan")
+    ax.plot(spk[:, 0], spk[:, 2], "v", color="tab:red", ms=9)
+    ax.plot(mic[:, 0], mic[:, 2], "o", mfc="none", color="tab:blue", ms=11)
+    ax.plot(cam[0], cam[2], "s", color="k", ms=8)
+    zmax = room.bounds_m[1, 2]
+    ax.axhline(0, color="k")
+    ax.axhline(zmax, color="k")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z (m)")
+    ax.set_title(f"side: {body.activity}, age {body.subject.age_years:.0f}, stature {body.stature_m:.2f} m")
+
+    # (c) camera view
+    ax = fig.add_subplot(grid[0, 2])
+    pixels, depth = rs.camera.project(body.vertices[::3].astype(float))
+    ax.scatter(pixels[:, 0], pixels[:, 1], s=0.3, c=depth, cmap="copper")
+    jp, _ = rs.camera.project(body.joints)
+    from bodies.joints import SKELETON_EDGE_INDICES
+
+    for a, b in SKELETON_EDGE_INDICES:
+        ax.plot(jp[[a, b], 0], jp[[a, b], 1], "-", color="tab:blue")
+    w, h = rs.camera.image_size_px
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_aspect("equal")
+    ax.set_title("camera view (pixels)")
+
+    # (d) recordings
+    fs = recording.sample_rate_hz
+    t_ms = np.arange(recording.recordings.shape[-1]) / fs * 1e3
+    ax = fig.add_subplot(grid[1, 0])
+    ax.plot(t_ms, recording.empty_recordings[0], lw=0.5, label="empty room")
+    ax.plot(t_ms, recording.recordings[0], lw=0.5, alpha=0.7, label="with person")
+    ax.plot(t_ms, 10 * (recording.recordings[0] - recording.empty_recordings[0]), lw=0.5,
+            label="difference x10")
+    ax.set_xlim(0, 20)
+    ax.set_xlabel("time in frame (ms)")
+    ax.set_title("microphone 0")
+    ax.legend(fontsize=7)
+
+    # (e) kernels along path length
+    estimate = subtract_empty_room(recording, band_hz)
+    truth = band_limited(recording.pose_kernels, band_hz, fs)
+    path_m = np.arange(estimate.shape[-1]) / fs * recording.speed_of_sound_m_s
+    ax = fig.add_subplot(grid[1, 1])
+    for k, s in enumerate(range(min(4, estimate.shape[0]))):
+        m = s % estimate.shape[1]
+        offset = 1.2 * k
+        e_est, e_true = envelope(estimate[s, m]), envelope(truth[s, m])
+        scale = max(e_true.max(), 1e-12)
+        ax.plot(path_m, offset + e_est / scale, lw=0.8, color="tab:orange", label="(R - R_empty) / S" if k == 0 else None)
+        ax.plot(path_m, offset + e_true / scale, lw=0.8, color="k", ls="--", label="ground truth" if k == 0 else None)
+        ax.text(0.2, offset + 0.6, f"spk {s} -> mic {m}", fontsize=7)
+    ax.set_xlim(0, 14)
+    ax.set_xlabel("round-trip path |s - X| + |X - m| (m)")
+    ax.set_title("pose kernel envelopes (eq. 4), normalised")
+    ax.legend(fontsize=7, loc="upper right")
+
+    # (f) every pair
+    ax = fig.add_subplot(grid[1, 2])
+    env = envelope(estimate.reshape(-1, estimate.shape[-1]))
+    upto = np.searchsorted(path_m, 14.0)
+    ax.imshow(env[:, :upto], aspect="auto", extent=(0, path_m[upto - 1], env.shape[0] - 0.5, -0.5),
+              cmap="magma", interpolation="nearest")
+    ax.set_xlabel("round-trip path (m)")
+    ax.set_ylabel("pair (speaker * M + microphone)")
+    ax.set_title("all pairs, envelope of (R - R_empty) / S")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator.scene", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
+    parser.add_argument("--activity", default=None, help=f"one of {', '.join(ACTIVITIES)}; random if omitted")
+    parser.add_argument("--age", type=float, default=None, help="age in years; random if omitted")
+    parser.add_argument("--rig", choices=("co-located", "separated"), default="separated",
+                        help="co-located speaker/microphone pairs (the real dataset) or separated ones")
+    parser.add_argument("--min-floor-m", type=float, default=5.0, help="smallest floor side (m)")
+    parser.add_argument("--max-order", type=int, default=17, help="image-source order of the room")
+    parser.add_argument("--snr-db", type=float, default=40.0, help="sensor noise (dB)")
+    parser.add_argument("--no-multipath", action="store_true", help="leave out body-room multipath")
+    parser.add_argument("--no-shadow", action="store_true", help="leave out the body's shadowing of room paths")
+    parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals")
+    parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON")
+    args = parser.parse_args(argv)
+
+    try:
+        rng = np.random.default_rng(args.seed)
+        room_sampler = RoomSampler(RoomSamplerConfig(
+            min_floor_side_m=args.min_floor_m, max_floor_side_m=max(args.min_floor_m, 10.0),
+            colocated_probability=1.0 if args.rig == "co-located" else 0.0))
+        room_scene = room_sampler.sample(rng)
+        config = SimulationConfig(max_order=args.max_order, snr_db=args.snr_db,
+                                  body_room_multipath=not args.no_multipath, shadowing=not args.no_shadow)
+        t0 = time.perf_counter()
+        sampler = PoseSampler(load_body_model("anny"))
+        scene = compose_scene(rng, room_scene, sampler, activity=args.activity, age_years=args.age)
+        t1 = time.perf_counter()
+        simulator = RoomSimulator(scene.room_scene, config)
+        t2 = time.perf_counter()
+        recording = simulator.record(scene.body, rng)
+        t3 = time.perf_counter()
+    except (BodyInputError, RoomInputError, SimulationInputError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    band_hz = config.chirp_plan.speaker_bands_hz()
+    draw_scene(scene, recording, band_hz, args.png)
+    print(f"wrote {args.png}: {scene.body.activity}, stature {scene.body.stature_m:.2f} m; "
+          f"room response {t2 - t1:.2f} s, frame {t3 - t2:.2f} s")
+    if args.json:
+        summary = {
+            "seed": args.seed, "body": scene.body.summary(),
+            "speaker_positions_m": recording.speaker_positions_m.tolist(),
+            "microphone_positions_m": recording.microphone_positions_m.tolist(),
+            "speed_of_sound_m_s": recording.speed_of_sound_m_s,
+            "room_bounds_m": scene.room_scene.room.bounds_m.tolist(),
+            "timings_s": {"body": t1 - t0, "room_response": t2 - t1, "frame": t3 - t2},
+        }
+        with open(args.json, "w") as fh:
+            json.dump(summary, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

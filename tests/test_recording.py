@@ -1,0 +1,330 @@
+"""simulator.recording and simulator.scene: recordings of FDM chirps in a room with a person,
+checked against geometry and closed-form answers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from bodies import Subject
+from bodies.model import PosedBody
+from rooms import (
+    BodyRegion, Camera, RoomGeometryError, RoomScene, ShoeboxRoom, air_absorption_db_per_m, colocated_rig,
+    get_material, make_seat, separated_rig,
+)
+from simulator.recording import RoomSimulator, SimulationConfig, SimulationInputError, fold_into_period
+from simulator.scene import band_limited, envelope, subtract_empty_room
+from simulator.signals import ChirpPlan
+
+FS = 96_000.0
+
+
+def make_scene(rig, dimensions=(6.0, 7.0, 3.0), material="painted_plaster", temperature_c=20.0) -> RoomScene:
+    room = ShoeboxRoom(dimensions, get_material(material))
+    seat = make_seat((1.0, 1.0), 0.0)
+    room = room.with_furniture([seat])
+    camera = Camera.look_at((3.0, 0.3, 1.5), (3.0, 4.0, 1.0))
+    region = BodyRegion((1.5, 2.0), (4.5, 5.5))
+    return RoomScene(room, rig, camera, temperature_c, 50.0, region, seat)
+
+
+def sphere_body(centre, radius=0.15, subdivisions=4) -> PosedBody:
+    mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
+    vertices = np.asarray(mesh.vertices) + centre
+    return PosedBody(vertices=vertices, faces=np.asarray(mesh.faces), joints=np.tile(centre, (15, 1)),
+                     stature_m=1.7, subject=Subject(30, "male", 1.7), activity="standing")
+
+
+def box_body(centre, size) -> PosedBody:
+    mesh = trimesh.creation.box(extents=size)
+    mesh = mesh.subdivide().subdivide()
+    vertices = np.asarray(mesh.vertices) + centre
+    return PosedBody(vertices=vertices, faces=np.asarray(mesh.faces), joints=np.tile(centre, (15, 1)),
+                     stature_m=1.7, subject=Subject(30, "male", 1.7), activity="standing")
+
+
+CO_LOCATED = colocated_rig([[0.3, 3.5, 1.2], [5.7, 3.5, 1.4], [3.0, 0.3, 1.6], [3.0, 6.7, 1.1]])
+SEPARATED = separated_rig([[0.3, 3.5, 1.2], [5.7, 3.0, 1.4], [2.0, 0.3, 1.6], [4.0, 6.7, 1.1]],
+                          [[0.3, 2.5, 1.5], [5.7, 4.0, 1.0], [4.0, 0.3, 1.3], [2.0, 6.7, 1.7]])
+
+
+def quiet(**overrides) -> SimulationConfig:
+    return SimulationConfig(**({"snr_db": None} | overrides))
+
+
+@pytest.fixture(scope="module")
+def free_field_simulator():
+    """Direct paths only (image-source order 0): a free-field check of the whole recording chain."""
+    return RoomSimulator(make_scene(SEPARATED), quiet(max_order=0, body_room_multipath=False, shadowing=False))
+
+
+def _band(x, band, fs=FS):
+    spectrum = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1 / fs)
+    spectrum[(f < band[0]) | (f > band[1])] = 0
+    return np.fft.irfft(spectrum, len(x))
+
+
+def test_empty_room_recording_is_each_chirp_delayed_and_attenuated_by_its_direct_path(free_field_simulator):
+    sim = free_field_simulator
+    rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(0))
+    plan = sim.config.chirp_plan
+    c = sim.speed_of_sound_m_s
+    for s in range(4):
+        band = plan.speaker_band_hz(s)
+        for m in range(4):
+            d = np.linalg.norm(sim.speakers[s] - sim.microphones[m])
+            heard = _band(rec.empty_recordings[m], band)
+            # circular cross-correlation with the emitted chirp: peak at the delay d / c
+            xc = np.fft.irfft(np.fft.rfft(heard) * np.conj(np.fft.rfft(rec.chirps[s])), len(heard))
+            auto = np.fft.irfft(np.abs(np.fft.rfft(_band(rec.chirps[s], band))) ** 2, len(heard))
+            # the carrier makes xc ripple every ~4.6 samples: locate and measure on its envelope
+            xc_env, auto_env = envelope(xc), envelope(np.roll(auto, len(auto) // 2))
+            lag = int(np.argmax(xc_env))
+            assert abs(lag - d / c * FS) <= 1.0, (s, m)
+            centre_hz = np.mean(band)
+            expected = 10 ** (-air_absorption_db_per_m(centre_hz, 20.0, 50.0) * d / 20) / (4 * np.pi * d)
+            assert xc_env[lag] / auto_env.max() == pytest.approx(expected, rel=0.05), (s, m)
+
+
+def test_the_empty_room_subtracted_recording_is_the_pose_kernel(free_field_simulator):
+    sim = free_field_simulator
+    rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(0))
+    bands = sim.config.chirp_plan.speaker_bands_hz()
+    estimate = subtract_empty_room(rec, bands)
+    truth = band_limited(rec.pose_kernels, bands, FS)
+    inner = [(lo + 300, hi - 300) for lo, hi in bands]  # away from the chirps' tapered band edges
+    for s in range(4):
+        for m in range(4):
+            a, b = _band(estimate[s, m], inner[s]), _band(truth[s, m], inner[s])
+            # what remains is the neighbouring speakers' chirp tails leaking into this band (FDM crosstalk)
+            assert np.linalg.norm(a - b) < 1e-2 * np.linalg.norm(b)
+
+
+def test_body_echo_matches_the_exact_rigid_sphere_with_air_absorption(free_field_simulator):
+    """A rigid sphere recorded through the whole chain against the exact series solution
+    (spherical Hankel functions), attenuated by ISO 9613-1 air over its path: arrival within
+    1 sample, band energy within 1.5 dB, for every pair that sees a reflection (bistatic angle
+    up to 120 degrees). Pairs looking past the sphere from opposite sides are in its forward
+    diffraction lobe, which physical optics leaves out: there the body's effect is its shadow."""
+    from simulator.recording import apply_air_absorption
+    from simulator.sphere_exact import scattered_impulse_response
+
+    sim = free_field_simulator
+    sim.config = quiet(max_order=0, body_room_multipath=False, shadowing=False, reflection_coefficient=1.0)
+    centre, radius = np.array([3.2, 3.3, 1.35]), 0.15
+    kernels = sim.body_response(sphere_body(centre, radius, subdivisions=4))[..., :2400]  # paths < 8.5 m
+    bands = sim.config.chirp_plan.speaker_bands_hz()
+    c = sim.speed_of_sound_m_s
+    tested = 0
+    for s in range(4):
+        for m in range(4):
+            u, v = sim.speakers[s] - centre, sim.microphones[m] - centre
+            if np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))) > 120:
+                continue
+            tested += 1
+            exact = scattered_impulse_response(radius, sim.speakers[s], sim.microphones[m], 2400, FS,
+                                               centre_m=centre, speed_of_sound_m_s=c)
+            exact = apply_air_absorption(exact, FS, c, 20.0, 50.0)
+            ours_b = _band(kernels[s, m], bands[s])
+            exact_b = _band(exact, bands[s])
+            assert abs(np.argmax(envelope(ours_b)) - np.argmax(envelope(exact_b))) <= 1, (s, m)
+            ratio_db = 10 * np.log10(np.sum(ours_b**2) / np.sum(exact_b**2))
+            assert abs(ratio_db) < 1.5, (s, m, ratio_db)
+    assert tested >= 8
+
+
+def test_air_absorption_weakens_far_echoes_as_iso_9613_says(free_field_simulator):
+    from simulator.recording import apply_air_absorption
+
+    sim = free_field_simulator
+    sim.config = quiet(max_order=0, body_room_multipath=False, shadowing=False)
+    body = sphere_body([3.0, 3.5, 1.3])
+    kernels = sim.body_response(body)
+    echo = sim.body_response  # noqa: F841 (the same call without air, below)
+    from simulator.body_echo import FacetMesh, body_impulse_responses
+
+    raw = body_impulse_responses(FacetMesh(body.vertices, body.faces), sim.speakers, sim.microphones, 9600,
+                                 speed_of_sound_m_s=sim.speed_of_sound_m_s).impulse_responses.reshape(4, 4, -1)
+    f = np.fft.rfftfreq(9600, 1 / FS)
+    for s, m in [(0, 0), (2, 1)]:
+        path = np.argmax(envelope(raw[s, m])) / FS * sim.speed_of_sound_m_s
+        k = np.argmin(np.abs(f - np.mean(sim.config.chirp_plan.speaker_band_hz(s))))
+        measured_db = 20 * np.log10(np.abs(np.fft.rfft(kernels[s, m])[k] / np.fft.rfft(raw[s, m])[k]))
+        assert measured_db == pytest.approx(-air_absorption_db_per_m(f[k], 20.0, 50.0) * path, abs=0.25)
+    assert apply_air_absorption(np.zeros((2, 100)), FS, 343.0, 20, 50).shape == (2, 100)
+
+
+def test_colocated_microphones_sit_beside_their_speakers():
+    sim = RoomSimulator(make_scene(CO_LOCATED), quiet(max_order=1))
+    offsets = sim.microphones - sim.speakers
+    np.testing.assert_allclose(offsets, [[0, 0, 0.02]] * 4)
+    assert np.isfinite(sim.room_impulse_responses).all()
+
+
+def test_body_room_multipath_adds_the_floor_echo():
+    centre, radius = np.array([3.0, 3.5, 0.6]), 0.2
+    scene = make_scene(CO_LOCATED)
+    with_mp = RoomSimulator(scene, quiet(max_order=0, body_room_multipath=True, shadowing=False))
+    without = RoomSimulator(scene, quiet(max_order=0, body_room_multipath=False, shadowing=False))
+    body = sphere_body(centre, radius)
+    extra = with_mp.body_response(body) - without.body_response(body)
+    bands = with_mp.config.chirp_plan.speaker_bands_hz()
+    extra = band_limited(extra, bands, FS)
+    points = trimesh.creation.icosphere(subdivisions=6, radius=radius).vertices + centre
+    c = with_mp.speed_of_sound_m_s
+    s = m = 0
+    spk, mic = with_mp.speakers[s], with_mp.microphones[m]
+    spk_floor = spk * [1, 1, -1]
+    # speaker -> floor -> sphere -> microphone (and its reciprocal) arrive together
+    floor_path = np.min(np.linalg.norm(points - spk_floor, axis=1) + np.linalg.norm(points - mic, axis=1))
+    env = envelope(extra[s, m])
+    window = slice(int(floor_path / c * FS) - 3, int(floor_path / c * FS) + 4)
+    assert env[window].max() > 0.5 * env.max()
+    # No multipath arrives before the direct echo (only the band filter's ringing is there).
+    direct = np.min(np.linalg.norm(points - spk, axis=1) + np.linalg.norm(points - mic, axis=1))
+    early = int(direct / c * FS) - 30
+    assert np.sum(extra[s, m, :early] ** 2) < 0.02 * np.sum(extra[s, m] ** 2)
+
+
+def test_a_body_between_speaker_and_microphone_removes_the_direct_path():
+    rig = separated_rig([[0.5, 3.5, 1.2]], [[5.5, 3.5, 1.2]])
+    scene = make_scene(rig)
+    plan = ChirpPlan(n_speakers=1)
+    sim = RoomSimulator(scene, quiet(chirp_plan=plan, max_order=1, body_room_multipath=False))
+    blocker = box_body([3.0, 3.5, 1.0], (0.4, 0.6, 1.8))
+    kernel = sim.body_response(blocker)
+    c = sim.speed_of_sound_m_s
+    direct = int(round(5.0 / c * FS))
+    window = slice(direct - 20, direct + 20)
+    band = plan.speaker_band_hz(0)
+    before = _band(sim.room_impulse_responses[0, 0], band)[window]
+    after = _band(sim.room_impulse_responses[0, 0] + kernel[0, 0], band)[window]
+    assert np.sum(after**2) < 0.01 * np.sum(before**2)
+    # Without shadowing the direct path survives.
+    sim.config = quiet(chirp_plan=plan, max_order=1, body_room_multipath=False, shadowing=False)
+    kept = _band(sim.room_impulse_responses[0, 0] + sim.body_response(blocker)[0, 0], band)[window]
+    assert np.sum(kept**2) > 0.9 * np.sum(before**2)
+
+
+def test_sensor_noise_has_the_requested_snr():
+    sim = RoomSimulator(make_scene(CO_LOCATED), SimulationConfig(max_order=2, snr_db=20.0,
+                                                                 body_room_multipath=False, shadowing=False))
+    rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(1))
+    noise = rec.empty_recordings - sim._empty_clean
+    snr = 10 * np.log10(np.mean(sim._empty_clean**2, axis=1) / np.mean(noise**2, axis=1))
+    np.testing.assert_allclose(snr, 20.0, atol=0.3)
+
+
+def test_clock_offset_delays_the_recording():
+    sim = RoomSimulator(make_scene(CO_LOCATED), quiet(max_order=1, clock_offset_max_samples=3.0,
+                                                      body_room_multipath=False, shadowing=False))
+    rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(2))
+    offset = rec.clock_offsets_samples[1]
+    assert 0 < abs(offset) <= 3.0
+    clean = sim._empty_clean[0]
+    f = np.fft.rfftfreq(len(clean))
+    # the recorded spectrum is the clean one times exp(-2 pi j f offset)
+    ratio = np.fft.rfft(rec.empty_recordings[0]) / np.fft.rfft(clean)
+    band = (f * FS > 20e3) & (f * FS < 31e3)
+    phase_slope = np.polyfit(f[band], np.unwrap(np.angle(ratio[band])), 1)[0]
+    assert -phase_slope / (2 * np.pi) == pytest.approx(offset, abs=0.01)
+
+
+def test_transducer_responses_shape_the_kernel():
+    scene = make_scene(CO_LOCATED)
+    body = sphere_body([3.0, 3.5, 1.3])
+    plain = RoomSimulator(scene, quiet(max_order=1, body_room_multipath=False, shadowing=False))
+    shaped = RoomSimulator(scene, quiet(max_order=1, body_room_multipath=False, shadowing=False,
+                                        transducer_responses=True))
+    a = subtract_empty_room(plain.record(body, np.random.default_rng(0)), plain.config.chirp_plan.speaker_bands_hz())
+    b = subtract_empty_room(shaped.record(body, np.random.default_rng(0)), plain.config.chirp_plan.speaker_bands_hz())
+    f = np.fft.rfftfreq(a.shape[-1], 1 / FS)
+    gain = shaped._transducer_gain
+    band = (f > 19.5e3) & (f < 22e3)
+    ratio = np.fft.rfft(b[0, 0])[band] / np.fft.rfft(a[0, 0])[band]
+    np.testing.assert_allclose(ratio, gain[band], rtol=1e-6)
+    assert not np.allclose(np.abs(gain[band]), 1.0, atol=0.02)
+
+
+def test_fold_into_period_sums_the_tail_back():
+    x = np.arange(10.0)
+    np.testing.assert_array_equal(fold_into_period(x, 4), [0 + 4 + 8, 1 + 5 + 9, 2 + 6, 3 + 7])
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_transducers_outside_the_room_fail_before_any_work():
+    rig = separated_rig([[7.5, 3.5, 1.2]], [[5.5, 3.5, 1.2]])
+    with pytest.raises(RoomGeometryError, match="speaker_positions_m"):
+        RoomSimulator(make_scene(rig), quiet(chirp_plan=ChirpPlan(n_speakers=1)))
+
+
+def test_rig_and_chirp_plan_must_agree():
+    with pytest.raises(SimulationInputError, match="n_speakers"):
+        RoomSimulator(make_scene(CO_LOCATED), quiet(chirp_plan=ChirpPlan(n_speakers=2)))
+
+
+def test_a_body_through_a_wall_is_refused(free_field_simulator):
+    with pytest.raises(RoomGeometryError, match="body.vertices"):
+        free_field_simulator.record(sphere_body([5.95, 3.5, 1.3]), np.random.default_rng(0))
+
+
+def test_nan_in_a_mesh_is_refused(free_field_simulator):
+    body = sphere_body([3.0, 3.5, 1.3])
+    body.vertices[5] = np.nan
+    with pytest.raises((RoomGeometryError, ValueError), match="NaN|finite"):
+        free_field_simulator.record(body, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("field, value", [("max_order", -1), ("snr_db", float("nan")),
+                                          ("reflection_coefficient", 1.5), ("shadow_attenuation", 2.0),
+                                          ("speaker_band_hz", (10e3, 60e3)), ("room_response_s", 0.0)])
+def test_bad_configuration_names_the_field(field, value):
+    with pytest.raises(SimulationInputError, match=field):
+        SimulationConfig(**{field: value})
+
+
+def test_bands_beyond_nyquist_are_refused():
+    with pytest.raises(ValueError, match="Nyquist|band_hz"):
+        ChirpPlan(band_hz=(19e3, 52e3))
+    with pytest.raises(ValueError, match="duration_s"):
+        ChirpPlan(duration_s=0.0)
+
+
+# -- scenes -------------------------------------------------------------------------------------
+
+
+def test_compose_scene_places_people_clear_of_walls_and_furniture(anny_sampler):
+    from rooms import RoomSampler
+    from simulator.scene import compose_scene
+
+    rng = np.random.default_rng(0)
+    room_scene = RoomSampler().sample(rng)
+    for activity in ("standing", "sitting", "jumping"):
+        scene = compose_scene(rng, room_scene, anny_sampler, activity=activity)
+        scene.room_scene.validate_body(scene.body.vertices)
+        assert scene.room_scene.camera.in_view(scene.body.joints).all()
+        if activity == "sitting":
+            seat = scene.room_scene.seat
+            assert seat.seat_point_m[2] == pytest.approx(scene.body.seat_height_m)
+            np.testing.assert_allclose(seat.seat_point_m[:2], scene.body.seat_center_xy_m, atol=1e-9)
+    a = compose_scene(np.random.default_rng(5), room_scene, anny_sampler)
+    b = compose_scene(np.random.default_rng(5), room_scene, anny_sampler)
+    np.testing.assert_array_equal(a.body.vertices, b.body.vertices)
+
+
+def test_scene_command_draws_and_summarises(tmp_path):
+    from simulator import scene
+
+    png, js = tmp_path / "scene.png", tmp_path / "scene.json"
+    assert scene.main(["--seed", "0", "--activity", "standing", "--max-order", "3", "--png", str(png),
+                       "--json", str(js)]) == 0
+    assert png.stat().st_size > 50_000
+    summary = json.loads(js.read_text())
+    assert summary["body"]["activity"] == "standing"
+    assert len(summary["speaker_positions_m"]) == 4
+    assert scene.main(["--activity", "flying", "--png", str(tmp_path / "x.png")]) == 2
