@@ -14,7 +14,7 @@ the root joint. :func:`place_body` moves a body into the room frame (z up, floor
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -96,6 +96,15 @@ class PosedBody:
         """Largest horizontal distance of a vertex from the pelvis: the room must keep this clear."""
         d = self.vertices[:, :2] - self.joint("pelvis")[:2]
         return float(np.sqrt((d**2).sum(1)).max())
+
+    def translated(self, offset_m) -> "PosedBody":
+        """The same body moved by ``offset_m`` (2 or 3 components, metres)."""
+        offset = np.zeros(3)
+        offset[: len(offset_m)] = offset_m
+        seat = None if self.seat_center_xy_m is None else self.seat_center_xy_m + offset[:2]
+        seat_height = None if self.seat_height_m is None else self.seat_height_m + offset[2]
+        return replace(self, vertices=(self.vertices + offset).astype(self.vertices.dtype),
+                       joints=self.joints + offset, seat_center_xy_m=seat, seat_height_m=seat_height)
 
     def to_trimesh(self):
         import trimesh
