@@ -151,12 +151,15 @@ def _walking(rng):
 
 
 def _sitting(rng):
+    """On a chair: thighs about level (the pelvis's tilt taken into account), shins about
+    upright, so that the soles reach the floor and the seat is at knee height."""
     d = _relaxed(rng)
-    hip = _u(rng, 80, 100)
-    d |= {"pelvis_tilt": _u(rng, -10, 0), "torso_flex": _u(rng, 0, 20)}
+    tilt = _u(rng, -10, 0)
+    d |= {"pelvis_tilt": tilt, "torso_flex": _u(rng, 0, 20) - tilt}
     for s in ("l", "r"):
-        d |= {f"{s}_hip_flex": hip + _u(rng, -4, 4), f"{s}_hip_abd": _u(rng, 3, 15),
-              f"{s}_hip_rot": _u(rng, -5, 10), f"{s}_knee_flex": hip + _u(rng, -15, 20),
+        thigh = _u(rng, 82, 95)  # the thigh's angle from hanging straight down, in the room
+        d |= {f"{s}_hip_flex": thigh + tilt, f"{s}_hip_abd": _u(rng, 3, 15),  # the tilt turns the legs too
+              f"{s}_hip_rot": _u(rng, -5, 10), f"{s}_knee_flex": thigh + _u(rng, -20, 8),
               f"{s}_ankle_dorsi": _u(rng, -5, 10),
               f"{s}_shoulder_flex": _u(rng, 10, 45), f"{s}_elbow_flex": _u(rng, 40, 95),
               f"{s}_shoulder_rot": _u(rng, 10, 40)}
@@ -381,7 +384,7 @@ class PoseSampler:
         vertices, joints = place_body(vertices, joints, heading, position_xy, floor_offset)
         seat_height = seat_center = None
         if activity == "sitting":
-            seat_height, seat_center = seat_contact(vertices, joints)
+            seat_height, seat_center = seat_contact(vertices, joints, stature)
         return PosedBody(
             vertices=vertices.astype(np.float32), faces=self.model.faces, joints=joints,
             stature_m=stature, subject=subject, activity=activity, seat_height_m=seat_height,
@@ -403,22 +406,25 @@ def mouth_position(joints: np.ndarray) -> np.ndarray:
     return head - 0.45 * up + 0.9 * np.linalg.norm(up, axis=1, keepdims=True) * forward
 
 
-def seat_contact(vertices: np.ndarray, joints: np.ndarray) -> tuple[float, np.ndarray]:
+def seat_contact(vertices: np.ndarray, joints: np.ndarray, stature_m: float | None = None) -> tuple[float, np.ndarray]:
     """Height and centre (room frame) of the surface a sitting body rests on.
 
-    The seat supports the buttocks and the back of the thighs: the lowest vertices lying between
-    the hips and the middle of the thighs (measured along the thighs' mean direction).
+    The seat supports the buttocks and the back of the thighs: the lowest vertices near either
+    thigh's axis (within a thigh's girth of it), from behind the hip to the middle of the thigh.
+    Feet tucked under the thighs lie far from the thigh axis and are not taken for the seat.
     """
-    hips = (joints[JOINT_INDEX["l_hip"]] + joints[JOINT_INDEX["r_hip"]]) / 2
-    knees = (joints[JOINT_INDEX["l_knee"]] + joints[JOINT_INDEX["r_knee"]]) / 2
-    along = knees[:2] - hips[:2]
-    length = np.linalg.norm(along)
-    along /= max(length, 1e-9)
-    rel = vertices[:, :2] - hips[:2]
-    t = rel @ along
-    across = np.abs(rel @ np.array([-along[1], along[0]]))
-    hip_width = np.linalg.norm(joints[JOINT_INDEX["l_hip"], :2] - joints[JOINT_INDEX["r_hip"], :2])
-    region = (t > -0.6 * length) & (t < 0.55 * length) & (across < hip_width) & (vertices[:, 2] < hips[2])
+    stature_m = stature_m or float(np.ptp(vertices[:, 2])) * 1.3
+    girth = 0.085 * stature_m  # thigh radius plus soft tissue, ~0.15 m for an adult
+    region = np.zeros(len(vertices), dtype=bool)
+    for side in ("l", "r"):
+        hip, knee = joints[JOINT_INDEX[f"{side}_hip"]], joints[JOINT_INDEX[f"{side}_knee"]]
+        axis = knee - hip
+        length = np.linalg.norm(axis)
+        axis = axis / max(length, 1e-9)
+        rel = vertices - hip
+        t = rel @ axis
+        radial = np.linalg.norm(rel - np.outer(t, axis), axis=1)
+        region |= (t > -0.6 * length) & (t < 0.55 * length) & (radial < girth) & (vertices[:, 2] < hip[2])
     seat_height = float(vertices[region, 2].min())
     touching = region & (vertices[:, 2] < seat_height + 0.02)
     return seat_height, vertices[touching, :2].mean(0)

@@ -383,8 +383,8 @@ def make_seat(
         backrest_height_m: top of the backrest above the floor (<= seat height: none).
         material: a Material or a library name.
     """
-    if not (0.2 <= seat_height_m <= 1.0):
-        raise RoomInputError(f"seat_height_m = {seat_height_m}; use 0.2-1.0 m (chairs are ~0.45 m).")
+    if not (0.15 <= seat_height_m <= 1.0):
+        raise RoomInputError(f"seat_height_m = {seat_height_m}; use 0.15-1.0 m (chairs are ~0.45 m, a child's ~0.3 m).")
     material = get_material(material) if isinstance(material, str) else material
     xy = np.asarray(position_xy_m, dtype=float).reshape(2)
     facing = np.array([math.cos(facing_yaw_rad), math.sin(facing_yaw_rad)])

@@ -56,8 +56,10 @@ class SimulationConfig:
             size (see ``FacetMesh.lit_facets``); None casts one ray per facet.
         shadowing: remove the room paths that the body blocks.
         shadow_attenuation: 1 removes a blocked path, 0.5 halves it (diffraction fills part in).
-        snr_db: sensor noise, relative to the mean power of the empty-room recording at each
-            microphone; None for no noise.
+        snr_db: sensor noise: the power of the chirps as heard 1 m from their speakers in free
+            field, over the power of the microphone's white noise. A property of the hardware
+            (speaker level, microphone self-noise), not of the room: a microphone 2 cm from its
+            speaker hears that speaker 34 dB louder, but its noise stays the same. None: no noise.
         clock_offset_max_samples: each recording is shifted by a random offset in
             [-max, max] samples (a small clock offset between playback and capture), drawn
             independently for the recording and for the empty-room recording.
@@ -233,6 +235,9 @@ class RoomSimulator:
         # Spectra of the chirps (through the speakers), reused for every frame.
         self._chirp_spectra = np.fft.rfft(self.chirps, axis=-1) * self._transducer_gain
         self._empty_clean = self._convolve(self.room_impulse_responses)
+        # The chirps 1 m from their speakers in free field: the reference of snr_db.
+        at_1m = np.fft.irfft(self._chirp_spectra.sum(0), self.period) / (4 * np.pi)
+        self.reference_power = float(np.mean(at_1m**2))
 
     # -- building blocks ------------------------------------------------------------------------
     def _transducer_frequency_response(self) -> np.ndarray:
@@ -262,15 +267,19 @@ class RoomSimulator:
             clean = np.fft.irfft(np.fft.rfft(clean, axis=-1) * np.exp(-2j * np.pi * freqs * offset),
                                  self.period, axis=-1)
         if self.config.snr_db is not None:
-            power = np.mean(self._empty_clean**2, axis=-1, keepdims=True)
-            sigma = np.sqrt(power / 10 ** (self.config.snr_db / 10))
+            sigma = np.sqrt(self.reference_power / 10 ** (self.config.snr_db / 10))
             clean = clean + sigma * rng.standard_normal(clean.shape)
         return clean, offset
 
-    def body_response(self, body: PosedBody) -> np.ndarray:
-        """(S, M, T) the person's part of the impulse responses: echo + multipath + shadow."""
+    def body_response(self, body: PosedBody, room_scene: RoomScene | None = None) -> np.ndarray:
+        """(S, M, T) the person's part of the impulse responses: echo + multipath + shadow.
+
+        ``room_scene``: the scene the body is checked against (default: this simulator's); the
+        same room with other furniture (a seat rebuilt for a sitting body) keeps the room's
+        response, which is computed without furniture.
+        """
         cfg = self.config
-        self.scene.validate_body(body.vertices, "body.vertices")
+        (room_scene or self.scene).validate_body(body.vertices, "body.vertices")
         mesh = FacetMesh(body.vertices.astype(float), body.faces)
         S, M = len(self.speakers), len(self.microphones)
         direct_pairs = np.array([(s, m) for s in range(S) for m in range(M)])
@@ -307,9 +316,12 @@ class RoomSimulator:
                 mesh, attenuation=cfg.shadow_attenuation, period=self.period)
         return response
 
-    def record(self, body: PosedBody, rng: np.random.Generator) -> Recording:
-        """Record one frame of ``body`` (room frame) in this room, and the empty room beside it."""
-        kernels = self.body_response(body)
+    def record(self, body: PosedBody, rng: np.random.Generator, room_scene: RoomScene | None = None) -> Recording:
+        """Record one frame of ``body`` (room frame) in this room, and the empty room beside it.
+
+        ``room_scene``: see :meth:`body_response`.
+        """
+        kernels = self.body_response(body, room_scene)
         full, offset_full = self._finish(self._convolve(self.room_impulse_responses + kernels), rng)
         empty, offset_empty = self._finish(self._empty_clean.copy(), rng)
         return Recording(

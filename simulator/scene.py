@@ -49,29 +49,30 @@ def seat_for(scene: RoomScene, body: PosedBody) -> tuple[RoomScene, PosedBody]:
 
 def compose_scene(rng: np.random.Generator, room_scene: RoomScene, sampler: PoseSampler,
                   subject_sampler: SubjectSampler | None = None, activity: str | None = None,
-                  age_years: float | None = None, max_tries: int = 20) -> Scene:
-    """Put a sampled person into a room scene without touching walls or furniture.
+                  age_years: float | None = None, max_tries: int = 20, subject=None) -> Scene:
+    """Put a person into a room scene without touching walls or furniture.
 
-    Standing activities take a free floor point of the body region with a random heading;
-    sitting uses the scene's seat. A pose that would collide is drawn again (``max_tries``).
+    The person is ``subject`` or one drawn by ``subject_sampler``. Standing activities take a
+    free floor point of the body region with a random heading; sitting uses the scene's seat.
+    A pose that would collide is drawn again (``max_tries``).
     """
-    subject_sampler = subject_sampler or SubjectSampler()
-    subject = subject_sampler.sample(rng, age_years=age_years)
+    if subject is None:
+        subject = (subject_sampler or SubjectSampler()).sample(rng, age_years=age_years)
     activity = activity or sampler.random_activity(rng)
     last_error: Exception | None = None
     for _ in range(max_tries):
-        if activity == "sitting":
-            facing = room_scene.seat_facing_xy
-            body = sampler.sample(rng, subject, activity, heading_rad=float(np.arctan2(facing[1], facing[0])))
-            scene, body = seat_for(room_scene, body)
-        else:
-            body = sampler.sample(rng, subject, activity)
-            xy = room_scene.sample_body_position(rng, body.footprint_radius_m())
-            body = body.translated(xy - body.joint("pelvis")[:2])
-            scene = room_scene
         try:
+            if activity == "sitting":
+                facing = room_scene.seat_facing_xy
+                body = sampler.sample(rng, subject, activity, heading_rad=float(np.arctan2(facing[1], facing[0])))
+                scene, body = seat_for(room_scene, body)
+            else:
+                body = sampler.sample(rng, subject, activity)
+                xy = room_scene.sample_body_position(rng, body.footprint_radius_m())
+                body = body.translated(xy - body.joint("pelvis")[:2])
+                scene = room_scene
             scene.validate_body(body.vertices, "body.vertices")
-        except RoomGeometryError as err:
+        except RoomInputError as err:  # no room for this pose (RoomGeometryError is one): draw another
             last_error = err
             continue
         return Scene(scene, body)

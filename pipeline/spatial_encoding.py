@@ -1,0 +1,144 @@
+"""Spatial encoding of pose kernels (paper eq. 5-7).
+
+A chirp from a speaker at s reflects off a body point X and reaches a microphone at m after
+
+    t_X = (|s - X| + |m - X|) / v                                              (eq. 5)
+
+so a pose kernel k(t) = sum_X A(X) delta(t - t_X) (eq. 6) can be read out on a voxel grid as
+
+    K(X) = k(t_X)                                                              (eq. 7)
+
+Every point of an ellipsoid with foci s and m (a sphere when s = m) gets the same value. The
+network consumes the *envelope* of each kernel (the magnitude of its analytic signal), which
+removes the 19-32 kHz carrier so that a reflector gives one smooth shell instead of a fringe
+pattern at the 1-2 cm wavelength, far below the 5 cm voxel.
+
+Time axis: kernel sample n is at time n / sample_rate_hz + start_time_s after emission
+(start_time_s = 0 for the project's kernels and the PoseKernel dataset's rir.npy).
+
+Both functions are plain differentiable torch operations; run them on the device of the network.
+"""
+from __future__ import annotations
+
+import torch
+
+# Pairs are processed in chunks so that each chunk's (B, pairs, voxels) work tensors hold at most
+# this many elements (~16 MB of float32 each); the full 70 x 70 x 50 grid with 16 pairs is 3.9 M.
+DEFAULT_MAX_CHUNK_ELEMENTS = 4_000_000
+
+
+class EncodingInputError(ValueError):
+    """An encoding was given tensors of the wrong shape or impossible values."""
+
+
+def kernel_envelope(kernels: torch.Tensor) -> torch.Tensor:
+    """Envelope of each kernel: the magnitude of its analytic signal (FFT Hilbert transform).
+
+    Same definition as ``abs(scipy.signal.hilbert(x))``: one-sided spectrum doubled, no padding.
+
+    Args:
+        kernels: (..., T) real kernels, time on the last axis (e.g. (B, P, T)).
+    Returns:
+        (..., T) non-negative envelopes, same dtype.
+    """
+    if kernels.is_complex() or kernels.ndim < 1 or kernels.shape[-1] < 1:
+        raise EncodingInputError(f"kernels must be a real tensor (..., T), got {kernels.dtype} {tuple(kernels.shape)}")
+    n = kernels.shape[-1]
+    spectrum = torch.fft.fft(kernels, dim=-1)
+    weights = torch.zeros(n, dtype=kernels.dtype, device=kernels.device)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[n // 2] = 1.0
+        weights[1:n // 2] = 2.0
+    else:
+        weights[1:(n + 1) // 2] = 2.0
+    analytic = torch.fft.ifft(spectrum * weights, dim=-1)
+    return analytic.abs()
+
+
+def round_trip_delay_s(speaker_pos_m: torch.Tensor, mic_pos_m: torch.Tensor, points_m: torch.Tensor,
+                       speed_of_sound_m_s: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: speaker -> point -> microphone travel time.
+
+    Args:
+        speaker_pos_m: (B, P, 3) speaker of each pair.
+        mic_pos_m: (B, P, 3) microphone of each pair.
+        points_m: (B or 1, N, 3) points.
+        speed_of_sound_m_s: (B,) speed of sound.
+    Returns:
+        (B, P, N) delays in seconds.
+    """
+    to_speaker = torch.linalg.vector_norm(points_m[:, None, :, :] - speaker_pos_m[:, :, None, :], dim=-1)
+    to_mic = torch.linalg.vector_norm(points_m[:, None, :, :] - mic_pos_m[:, :, None, :], dim=-1)
+    return (to_speaker + to_mic) / speed_of_sound_m_s[:, None, None]
+
+
+def _sample_linear(signals: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of signals (B, P, T) at fractional sample positions (B, P, N);
+    positions outside [0, T - 1] give 0."""
+    num_samples = signals.shape[-1]
+    inside = (position >= 0) & (position <= num_samples - 1)
+    position = position.clamp(0, num_samples - 1)
+    left = position.floor().clamp(max=max(num_samples - 2, 0)).long()
+    right = (left + 1).clamp(max=num_samples - 1)
+    frac = position - left.to(position.dtype)
+    value = (1 - frac) * signals.gather(-1, left) + frac * signals.gather(-1, right)
+    return value * inside.to(value.dtype)
+
+
+def spatial_encoding(envelopes: torch.Tensor, speaker_pos_m: torch.Tensor, mic_pos_m: torch.Tensor,
+                     voxel_centers_m: torch.Tensor, speed_of_sound_m_s, sample_rate_hz: float,
+                     start_time_s: float = 0.0,
+                     max_chunk_elements: int = DEFAULT_MAX_CHUNK_ELEMENTS) -> torch.Tensor:
+    """Eq. 7: each pair's envelope read at every voxel's round-trip delay.
+
+    Linear interpolation in time; a delay before the first or after the last sample gives 0.
+    Differentiable with respect to the envelopes and the positions.
+
+    Args:
+        envelopes: (B, P, T) kernel envelopes (or raw kernels), one per speaker-microphone pair.
+        speaker_pos_m: (B, P, 3) speaker of each pair, camera frame.
+        mic_pos_m: (B, P, 3) microphone of each pair, camera frame (equal to the speaker for a
+            co-located pair).
+        voxel_centers_m: (B or 1, X, Y, Z, 3) voxel centres, camera frame.
+        speed_of_sound_m_s: (B,) tensor or a float for the whole batch.
+        sample_rate_hz: sampling rate of the kernels.
+        start_time_s: time of sample 0 after emission.
+        max_chunk_elements: bound on B * pairs * voxels per chunk of pairs (memory).
+    Returns:
+        (B, P, X, Y, Z) encodings, dtype and device of ``envelopes``.
+    """
+    if envelopes.ndim != 3:
+        raise EncodingInputError(f"envelopes must have shape (B, P, T), got {tuple(envelopes.shape)}")
+    batch, num_pairs, num_samples = envelopes.shape
+    for name, pos in (("speaker_pos_m", speaker_pos_m), ("mic_pos_m", mic_pos_m)):
+        if tuple(pos.shape) != (batch, num_pairs, 3):
+            raise EncodingInputError(
+                f"{name} must have shape (B, P, 3) = ({batch}, {num_pairs}, 3) to match envelopes, got {tuple(pos.shape)}"
+            )
+    if voxel_centers_m.ndim != 5 or voxel_centers_m.shape[-1] != 3 or voxel_centers_m.shape[0] not in (1, batch):
+        raise EncodingInputError(
+            f"voxel_centers_m must have shape (B or 1, X, Y, Z, 3) with B = {batch}, got {tuple(voxel_centers_m.shape)}"
+        )
+    if sample_rate_hz <= 0:
+        raise EncodingInputError(f"sample_rate_hz={sample_rate_hz} must be positive")
+    speed = torch.as_tensor(speed_of_sound_m_s, dtype=envelopes.dtype, device=envelopes.device).reshape(-1)
+    if speed.numel() == 1:
+        speed = speed.expand(batch)
+    if speed.shape != (batch,) or not bool(torch.all(speed > 0)):
+        raise EncodingInputError(f"speed_of_sound_m_s must be positive, one per frame (B = {batch},), got {tuple(speed.shape)}")
+
+    grid_shape = voxel_centers_m.shape[1:4]
+    points = voxel_centers_m.reshape(voxel_centers_m.shape[0], -1, 3).to(envelopes.dtype)
+    num_points = points.shape[1]
+    speaker = speaker_pos_m.to(envelopes.dtype)
+    mic = mic_pos_m.to(envelopes.dtype)
+
+    pairs_per_chunk = max(1, max_chunk_elements // max(1, batch * num_points))
+    chunks = []
+    for first in range(0, num_pairs, pairs_per_chunk):
+        pairs = slice(first, first + pairs_per_chunk)
+        delay = round_trip_delay_s(speaker[:, pairs], mic[:, pairs], points, speed)  # (B, p, N)
+        position = (delay - start_time_s) * sample_rate_hz
+        chunks.append(_sample_linear(envelopes[:, pairs].contiguous(), position))
+    return torch.cat(chunks, dim=1).reshape(batch, num_pairs, *grid_shape)

@@ -1,0 +1,108 @@
+"""Reading a synthetic Zarr store for training: a PyTorch ``Dataset`` of frames.
+
+    from pipeline.store_dataset import SyntheticStoreDataset
+    data = SyntheticStoreDataset("data/synth.zarr", split="train", minors=False, activities=["sitting"])
+    loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=True, num_workers=2)
+
+Only frames of rooms flagged done are seen (a store being written, or one whose generation was
+killed, is safe to read). Each worker process opens the store itself (Zarr handles are not shared
+across ``fork``), so several DataLoader workers read in parallel. Works on any fsspec URL that zarr
+opens (``file://``, ``s3://``, ...).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from pipeline.store_format import FORMAT_NAME, SPLITS, done_frames
+
+# Arrays returned per frame and the dtype they are given.
+_FIELDS = {
+    "kernels": torch.float32, "kernel_scale": torch.float32, "pair_index": torch.int64,
+    "speaker_pos": torch.float32, "mic_pos": torch.float32, "joints3d": torch.float32,
+    "keypoints2d": torch.float32, "intrinsics": torch.float32, "cam_to_world": torch.float32,
+    "room_id": torch.int64, "split": torch.int64, "height": torch.float32, "is_minor": torch.bool,
+    "activity": torch.int64, "speed_of_sound": torch.float32, "age_years": torch.float32,
+}
+
+
+class StoreFormatError(ValueError):
+    """The store is not a dataset this reader understands."""
+
+
+class SyntheticStoreDataset(torch.utils.data.Dataset):
+    """Frames of a synthetic store, filtered, as dicts of tensors.
+
+    Args:
+        url: the store (folder or fsspec URL).
+        split: 'train', 'val', 'test' or None for all.
+        minors: True for minors only, False for adults only, None for both.
+        activities: activity names to keep (None: all).
+        rooms: room ids to keep (None: all).
+    Each item: a dict with ``kernels`` (P, T) normalised (multiply by ``kernel_scale`` for physical
+    units), ``pair_index`` (P, 2), ``speaker_pos`` (S, 3), ``mic_pos`` (M, 3), ``joints3d`` (15, 3),
+    ``keypoints2d`` (15, 3), ``intrinsics`` (3, 3), ``cam_to_world`` (4, 4), scalars ``height``,
+    ``is_minor``, ``activity``, ``room_id``, ``split``, ``speed_of_sound``, ``age_years`` and ``index``.
+    """
+
+    def __init__(self, url: str, split: str | None = "train", minors: bool | None = None,
+                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None):
+        import zarr
+
+        self.url = str(url)
+        try:
+            root = zarr.open_group(self.url, mode="r")
+        except (FileNotFoundError, zarr.errors.NodeNotFoundError):
+            raise StoreFormatError(f"{self.url}: no Zarr store there; make one with `python -m simulator.generate`") from None
+        if root.attrs.get("format") != FORMAT_NAME:
+            raise StoreFormatError(f"{self.url}: not a {FORMAT_NAME} store (format={root.attrs.get('format')!r})")
+        missing = [name for name in _FIELDS if name not in root]
+        if missing:
+            raise StoreFormatError(f"{self.url}: arrays {missing} are missing; regenerate the store")
+        self.attrs = dict(root.attrs)
+        frames = done_frames(root)
+        keep = np.ones(len(frames), dtype=bool)
+        if split is not None:
+            if split not in SPLITS:
+                raise ValueError(f"split={split!r}: choose one of {SPLITS} or None")
+            keep &= np.asarray(root["split"][:])[frames] == SPLITS.index(split)
+        if minors is not None:
+            keep &= np.asarray(root["is_minor"][:])[frames] == bool(minors)
+        if activities is not None:
+            labels = list(self.attrs["activity_labels"])
+            unknown = set(activities) - set(labels)
+            if unknown:
+                raise ValueError(f"activities {sorted(unknown)} unknown; the store has {labels}")
+            codes = [labels.index(a) for a in activities]
+            keep &= np.isin(np.asarray(root["activity"][:])[frames], codes)
+        if rooms is not None:
+            keep &= np.isin(np.asarray(root["room_id"][:])[frames], list(rooms))
+        self.frames = frames[keep]
+        self._root = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def _open(self):
+        if self._root is None:  # opened lazily, in each DataLoader worker
+            import zarr
+
+            self._root = zarr.open_group(self.url, mode="r")
+        return self._root
+
+    def __getitem__(self, i: int) -> dict:
+        root = self._open()
+        f = int(self.frames[i])
+        item = {name: torch.as_tensor(np.asarray(root[name][f]).astype(np.float32 if dtype.is_floating_point else
+                                                                       (bool if dtype == torch.bool else np.int64)),
+                                      dtype=dtype)
+                for name, dtype in _FIELDS.items()}
+        item["index"] = torch.tensor(f)
+        return item
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_root"] = None
+        return state

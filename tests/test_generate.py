@@ -1,0 +1,193 @@
+"""simulator.generate: Ray fans rooms out, one Zarr store, resumable, deterministic; and the
+PyTorch dataset that reads it. Real Ray (local and a `ray start --head` cluster), real Zarr."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from simulator.generate import GenerationConfig, GenerationError, RoomGenerator, generate, room_split
+
+SMALL = dict(rooms=3, frames_per_room=2, max_order=2, kernel_samples=2400, seed=5)
+SMALL_ARGS = ["--rooms", "3", "--frames-per-room", "2", "--max-order", "2", "--kernel-samples", "2400", "--seed", "5"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A small dataset generated once with 2 local Ray workers."""
+    out = str(tmp_path_factory.mktemp("gen") / "synth.zarr")
+    summary = generate(GenerationConfig(**SMALL), out, workers=2, progress=False)
+    return out, summary
+
+
+def _arrays(url):
+    root = zarr.open_group(url, mode="r")
+    return {name: np.asarray(root[name][:]) for name in root.array_keys()}
+
+
+def test_store_follows_the_contract_and_reads_with_plain_zarr(store):
+    out, summary = store
+    assert summary["rooms_done"] == 3 and summary["frames"] == 6
+    assert summary["minors"] + summary["adults"] == 6 and sum(summary["activities"].values()) == 6
+    root = zarr.open_group("file://" + os.path.abspath(out), mode="r")  # an fsspec URL
+    F, P, S, M = 6, 16, 4, 4
+    expected = {"kernels": (F, P, 2400), "pair_index": (F, P, 2), "speaker_pos": (F, S, 3), "mic_pos": (F, M, 3),
+                "joints3d": (F, 15, 3), "keypoints2d": (F, 15, 3), "intrinsics": (F, 3, 3),
+                "cam_to_world": (F, 4, 4), "room_id": (F,), "split": (F,), "height": (F,), "is_minor": (F,),
+                "activity": (F,), "room_impulse_responses": (3, S, M, 9600)}
+    for name, shape in expected.items():
+        assert root[name].shape == shape, name
+    assert root["kernels"].dtype == np.float16
+    attrs = root.attrs
+    assert attrs["format"] == "posekernel-synthetic" and attrs["sample_rate_hz"] == 96000
+    assert len(attrs["joint_names"]) == 15 and attrs["seed"] == 5
+    assert attrs["generator_config"]["rooms"] == 3
+    # one room, one chunk: frames of a room share its id and its split
+    room_id, split = root["room_id"][:], root["split"][:]
+    np.testing.assert_array_equal(room_id, [0, 0, 1, 1, 2, 2])
+    for r in range(3):
+        assert (split[room_id == r] == room_split(GenerationConfig(**SMALL), r)).all()
+    assert root["kernels"].chunks[0] == 2
+    # camera frame: joints in front of the camera, detections near their projections
+    joints, keypoints, K = root["joints3d"][:], root["keypoints2d"][:], root["intrinsics"][:]
+    assert (joints[..., 2] > 0.5).all()
+    uv = np.einsum("fij,fkj->fki", K, joints)
+    uv = uv[..., :2] / uv[..., 2:]
+    confident = keypoints[..., 2] > 0.5
+    assert np.median(np.linalg.norm(keypoints[..., :2] - uv, axis=-1)[confident]) < 15.0
+    # transducers lie in the room: back in the room frame, above the floor
+    cam_to_world = root["cam_to_world"][:]
+    world = np.einsum("fij,fkj->fki", cam_to_world[:, :3, :3], root["speaker_pos"][:]) + cam_to_world[:, None, :3, 3]
+    assert (world[..., 2] > 0.3).all()
+
+
+def test_kernels_in_float16_lose_little(store):
+    """The stored float16 kernels against the same room simulated again in float64."""
+    out, _ = store
+    root = zarr.open_group(out, mode="r")
+    room = 1
+    again = RoomGenerator(GenerationConfig(**SMALL)).simulate(room)["frames"]
+    stored = np.asarray(root["kernels"][2:4], dtype=np.float64)
+    exact = again["kernels"]
+    error = np.linalg.norm(stored - exact) / np.linalg.norm(exact)
+    assert error < 1e-3  # float16 keeps ~3 decimal digits of the normalised kernels
+    np.testing.assert_allclose(root["kernel_scale"][2:4], again["kernel_scale"], rtol=1e-6)
+    np.testing.assert_allclose(root["joints3d"][2:4], again["joints3d"], atol=1e-5)
+
+
+def test_any_number_of_workers_gives_the_same_arrays(store, tmp_path):
+    out, _ = store
+    other = str(tmp_path / "one_worker.zarr")
+    generate(GenerationConfig(**SMALL), other, workers=1, progress=False)
+    a, b = _arrays(out), _arrays(other)
+    assert set(a) == set(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_killed_run_resumes_without_rewriting_finished_rooms(store, tmp_path):
+    out = str(tmp_path / "killed.zarr")
+    cmd = [sys.executable, "-m", "simulator.generate", *SMALL_ARGS, "--out", out, "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    done = np.zeros(3, bool)
+    while time.time() < deadline:
+        try:
+            done = np.asarray(zarr.open_group(out, mode="r")["room_done"][:])
+        except Exception:  # noqa: BLE001 - the store is still being created
+            pass
+        if done.sum() >= 1:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 the run and its Ray processes
+    proc.wait()
+    assert 1 <= done.sum() < 3, "the run must be killed between rooms"
+    time.sleep(2)
+    finished = np.flatnonzero(np.asarray(zarr.open_group(out, mode="r")["room_done"][:]))
+    chunk_files = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(out, "kernels").rglob("*")
+                   if p.is_file() and p.name.isdigit() is False and p.parts[-3:-2] != ()}
+    # resume with the same arguments
+    assert subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600).returncode == 0
+    resumed = _arrays(out)
+    assert resumed["room_done"].all()
+    for path, (mtime, data) in chunk_files.items():
+        chunk_room = int(path.parts[-3]) if path.parts[-3].isdigit() else None
+        if chunk_room is not None and chunk_room in finished:
+            assert path.stat().st_mtime_ns == mtime and path.read_bytes() == data, path
+    reference = _arrays(store[0])
+    for name in reference:
+        np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)
+
+
+def test_other_arguments_on_an_existing_store_are_refused(store):
+    out, _ = store
+    with pytest.raises(GenerationError, match="seed"):
+        generate(GenerationConfig(**(SMALL | {"seed": 6})), out, workers=1, progress=False)
+
+
+def test_a_ray_cluster_started_with_ray_start(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True, timeout=180)
+    try:
+        out = str(tmp_path / "cluster.zarr")
+        summary = generate(GenerationConfig(**(SMALL | {"rooms": 1})), out, address=f"127.0.0.1:{port}",
+                           progress=False)
+        assert summary["rooms_done"] == 1 and summary["frames"] == 2
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("field, value", [("rooms", 0), ("frames_per_room", -2), ("rig", "stacked"),
+                                          ("split", (0.5, 0.5, 0.5)), ("activities", ("flying",)),
+                                          ("kernel_dtype", "int8")])
+def test_bad_arguments_fail_before_work(field, value):
+    with pytest.raises(GenerationError, match=field.replace("_", "-")):
+        GenerationConfig(**{field: value})
+
+
+def test_unwritable_output_and_unreachable_cluster_fail_before_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(GenerationError, match="cannot write"):
+        generate(GenerationConfig(**SMALL), str(blocker / "synth.zarr"), progress=False)
+    with pytest.raises(GenerationError, match="no Ray head"):
+        generate(GenerationConfig(**SMALL), str(tmp_path / "x.zarr"), address="127.0.0.1:1", progress=False)
+    assert not (tmp_path / "x.zarr").exists()
+    from simulator.generate import main
+
+    assert main(["--rooms", "0", "--out", str(tmp_path / "y.zarr")]) == 2
+
+
+def test_dataset_filters_and_loads_with_workers(store):
+    import torch
+
+    from pipeline.store_dataset import StoreFormatError, SyntheticStoreDataset
+
+    out, _ = store
+    everything = SyntheticStoreDataset(out, split=None)
+    assert len(everything) == 6
+    item = everything[0]
+    assert item["kernels"].shape == (16, 2400) and item["joints3d"].shape == (15, 3)
+    minors = SyntheticStoreDataset(out, split=None, minors=True)
+    adults = SyntheticStoreDataset(out, split=None, minors=False)
+    assert len(minors) + len(adults) == 6 and all(minors[i]["is_minor"] for i in range(len(minors)))
+    room = SyntheticStoreDataset(out, split=None, rooms=[1])
+    assert sorted(int(room[i]["room_id"]) for i in range(len(room))) == [1, 1]
+    splits = sum(len(SyntheticStoreDataset(out, split=s)) for s in ("train", "val", "test"))
+    assert splits == 6
+    loader = torch.utils.data.DataLoader(everything, batch_size=3, shuffle=True, num_workers=2)
+    seen = torch.cat([batch["index"] for batch in loader])
+    assert sorted(seen.tolist()) == list(range(6))
+    with pytest.raises(StoreFormatError, match="no Zarr store"):
+        SyntheticStoreDataset(out + ".missing")
