@@ -57,7 +57,7 @@ def clip_to_limits(angles_deg: dict[str, float]) -> dict[str, float]:
     unknown = set(angles_deg) - set(JOINT_LIMITS_DEG)
     if unknown:
         raise BodyInputError(f"unknown joint angle(s) {sorted(unknown)}; known: {', '.join(ANGLE_NAMES)}")
-    return {k: float(np.clip(angles_deg.get(k, 0.0), *JOINT_LIMITS_DEG[k])) for k in ANGLE_NAMES}
+    return {k: min(max(float(angles_deg.get(k, 0.0)), lo), hi) for k, (lo, hi) in JOINT_LIMITS_DEG.items()}
 
 
 # -- angles -> segment rotations ----------------------------------------------------------------
@@ -70,7 +70,8 @@ def segment_rotations(angles_deg: list[dict[str, float]], rest: RestSkeleton) ->
     hinge axes, carried along with the parent segment.
     """
     batch = len(angles_deg)
-    a = {k: np.deg2rad([clip_to_limits(d)[k] for d in angles_deg]) for k in ANGLE_NAMES}
+    clipped = [clip_to_limits(d) for d in angles_deg]
+    a = {k: np.deg2rad([c[k] for c in clipped]) for k in ANGLE_NAMES}
     R = np.zeros((batch, len(SEGMENTS), 3, 3))
     down = np.tile([0.0, 0.0, -1.0], (batch, 1))
     lateral = np.tile([1.0, 0.0, 0.0], (batch, 1))

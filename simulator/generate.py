@@ -375,8 +375,11 @@ def _worker_class():
             result = self.generator.simulate(room)
             write_room(self.root, self.config, room, result)
             frames = result["frames"]
+            import resource
+
             return {"room": room, "seconds": time.perf_counter() - t, "frames": len(frames["height"]),
-                    "minors": int(frames["is_minor"].sum()), "activities": frames["activity"].tolist()}
+                    "minors": int(frames["is_minor"].sum()), "activities": frames["activity"].tolist(),
+                    "worker_peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
     return RoomWorker
 
@@ -426,7 +429,11 @@ def generate(config: GenerationConfig, out: str = DEFAULT_OUT, workers: int | No
             bar.close()
         finally:
             ray.shutdown()
-    return summarize(out, time.perf_counter() - started, results)
+    summary = summarize(out, time.perf_counter() - started, results)
+    if results:
+        summary["worker_peak_memory_mb"] = round(max(r["worker_peak_memory_mb"] for r in results), 1)
+        summary["seconds_per_frame_in_workers"] = round(sum(r["seconds"] for r in results) / summary["frames_this_run"], 3)
+    return summary
 
 
 def summarize(out: str, seconds: float, results: list[dict]) -> dict:

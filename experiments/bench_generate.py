@@ -1,0 +1,81 @@
+"""Benchmark: generation throughput with 1 and 2 Ray workers, memory per worker, and reading speed.
+
+    python -m experiments.bench_generate [--rooms 4] [--frames-per-room 5] [--json out.json]
+
+Runs ``simulator.generate`` at its default physics (order 17, multipath, shadowing, noise,
+transducer responses) on a few rooms, once with one worker and once with two, into fresh stores,
+and reports frames/s, the scaling efficiency (a frame's time in a worker alone over its time
+with a second worker beside it: the same rooms, the same work), each
+worker's peak memory, the time the default ``--rooms 500`` run would take, and the reading speed
+of ``pipeline.store_dataset.SyntheticStoreDataset`` through a DataLoader with 0 and 2 workers.
+Times include starting Ray and building the body model in each worker (a few seconds), which a
+500-room run amortises: the per-frame figure is taken from the workers' own room timings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rooms", type=int, default=4)
+    parser.add_argument("--frames-per-room", type=int, default=5)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from pipeline.store_dataset import SyntheticStoreDataset
+    from simulator.generate import GenerationConfig, generate
+
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "rooms": args.rooms,
+               "frames_per_room": args.frames_per_room}
+    config = GenerationConfig(rooms=args.rooms, frames_per_room=args.frames_per_room)
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            out = os.path.join(tmp, f"w{workers}.zarr")
+            t = time.perf_counter()
+            summary = generate(config, out, workers=workers, progress=False)
+            wall = time.perf_counter() - t
+            results[f"workers_{workers}"] = {
+                "wall_s": round(wall, 1), "frames": summary["frames"],
+                "frames_per_s_wall": round(summary["frames"] / wall, 3),
+                "worker_peak_memory_mb": summary.get("worker_peak_memory_mb"),
+                "seconds_per_frame_in_workers": summary["seconds_per_frame_in_workers"],
+                "size_on_disk_mb": summary["size_on_disk_mb"],
+            }
+            print(json.dumps({f"workers_{workers}": results[f"workers_{workers}"]}), flush=True)
+        # Same rooms, same work: the per-frame time inside a worker alone and beside another one.
+        alone = results["workers_1"]["seconds_per_frame_in_workers"]
+        beside = results["workers_2"]["seconds_per_frame_in_workers"]
+        results["scaling_efficiency_2_workers"] = round(alone / beside, 3)
+        results["steady_frames_per_s_2_workers"] = round(2 / beside, 3)
+        results["default_500_rooms_hours_estimate"] = round(500 * 20 * beside / 2 / 3600, 2)
+        # reading
+        data = SyntheticStoreDataset(os.path.join(tmp, "w2.zarr"), split=None)
+        for workers in (0, 2):
+            loader = torch.utils.data.DataLoader(data, batch_size=4, shuffle=True, num_workers=workers)
+            t = time.perf_counter()
+            n = 0
+            for _ in range(3):
+                for batch in loader:
+                    n += len(batch["index"])
+            results[f"read_frames_per_s_{workers}_loader_workers"] = round(n / (time.perf_counter() - t), 1)
+        results["bytes_per_frame_on_disk"] = round(results["workers_2"]["size_on_disk_mb"] * 2**20 /
+                                                   results["workers_2"]["frames"])
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
