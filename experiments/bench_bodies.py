@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from experiments.reporting import report
+
 _BUILD = "import time; t=time.perf_counter(); import anny; anny.Anny(); print(time.perf_counter()-t)"
 
 
@@ -80,11 +82,7 @@ def main(argv=None) -> dict:
     results["sampler_bodies_per_s"] = {k: round(v, 2) for k, v in per_activity.items()}
     results["sampler_bodies_per_s_mean"] = float(np.mean(list(per_activity.values())))
 
-    print(json.dumps(results, indent=2))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return results
+    return report(results, args.json)
 
 
 if __name__ == "__main__":

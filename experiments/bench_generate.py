@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from experiments.reporting import report
+
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,11 +72,7 @@ def main(argv=None) -> dict:
             results[f"read_frames_per_s_{workers}_loader_workers"] = round(n / (time.perf_counter() - t), 1)
         results["bytes_per_frame_on_disk"] = round(results["workers_2"]["size_on_disk_mb"] * 2**20 /
                                                    results["workers_2"]["frames"])
-    print(json.dumps(results, indent=2))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return results
+    return report(results, args.json)
 
 
 if __name__ == "__main__":

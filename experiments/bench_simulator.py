@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from experiments.reporting import report
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
@@ -158,10 +160,7 @@ def main(argv=None) -> dict:
         results["naive_vs_ours_frame_ratio_at_27420_faces"] = extrapolated / results["ours"]["frame_s"]
         print(f"naive extrapolated to 27,420 faces: {extrapolated:.0f} s per frame; "
               f"ours {results['ours']['frame_s']:.2f} s: ratio {results['naive_vs_ours_frame_ratio_at_27420_faces']:.0f}x")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return results
+    return report(results, args.json, echo=False)
 
 
 if __name__ == "__main__":
