@@ -13,7 +13,6 @@ Measures, on this machine:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess

@@ -20,7 +20,6 @@ import platform
 import tempfile
 import time
 
-import numpy as np
 
 from experiments.reporting import report
 

@@ -11,7 +11,7 @@ from bodies import (
     ACTIVITIES, BodyInputError, BodyModelFilesMissing, JOINT_LIMITS_DEG, JOINT_NAMES, PoseSampler,
     Subject, SubjectSampler, from_frankmocap49, load_body_model, to_frankmocap49,
 )
-from bodies.joints import FRANKMOCAP49_INDEX, JOINT_INDEX, LEFT_RIGHT_PAIRS, SKELETON_EDGES, bone_lengths
+from bodies.joints import FRANKMOCAP49_INDEX, JOINT_INDEX, SKELETON_EDGES, bone_lengths
 from bodies.motion import load_amass, smpl_segment_rotations
 from bodies.poses import ACTIVITY_SAMPLERS, clip_to_limits, mouth_position
 from tests.smpl_format import JOINTS_TPOSE, write_smpl_model
