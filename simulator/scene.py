@@ -47,6 +47,31 @@ def seat_for(scene: RoomScene, body: PosedBody) -> tuple[RoomScene, PosedBody]:
     return dataclasses.replace(scene, room=scene.room.with_furniture(furniture), seat=seat), body
 
 
+def free_floor_position(rng: np.random.Generator, room_scene: RoomScene, body: PosedBody,
+                        clearance_m: float = 0.02, candidates: int = 512) -> np.ndarray:
+    """A floor point (2,) of the scene's body region where ``body`` (its pelvis there) stays
+    ``clearance_m`` clear of every wall and piece of furniture.
+
+    The body's own outline on the floor (the convex hull of its vertices) is tested, not a disc
+    around it: an outstretched arm needs room on one side only. Candidates are tested in batches.
+    """
+    from scipy.spatial import ConvexHull
+
+    xy = body.vertices[:, :2].astype(float) - body.joint("pelvis")[:2]
+    outline = xy[ConvexHull(xy).vertices]  # (H, 2) relative to the pelvis
+    region = room_scene.body_region
+    room = room_scene.room
+    for _ in range(4):
+        centres = rng.uniform(region.xy_min_m, region.xy_max_m, size=(candidates, 2))
+        points = (centres[:, None, :] + outline[None]).reshape(-1, 2)
+        clear = np.minimum(room.horizontal_clearance_m(points), room.furniture_clearance_m(points))
+        ok = (clear.reshape(candidates, -1) >= clearance_m).all(axis=1)
+        if ok.any():
+            return centres[int(np.argmax(ok))]
+    raise RoomGeometryError(f"no free floor point for this {body.activity} body (outline "
+                            f"{np.ptp(outline[:, 0]):.2f} x {np.ptp(outline[:, 1]):.2f} m) in the body region")
+
+
 def compose_scene(rng: np.random.Generator, room_scene: RoomScene, sampler: PoseSampler,
                   subject_sampler: SubjectSampler | None = None, activity: str | None = None,
                   age_years: float | None = None, max_tries: int = 20, subject=None) -> Scene:
@@ -68,8 +93,7 @@ def compose_scene(rng: np.random.Generator, room_scene: RoomScene, sampler: Pose
                 scene, body = seat_for(room_scene, body)
             else:
                 body = sampler.sample(rng, subject, activity)
-                xy = room_scene.sample_body_position(rng, body.footprint_radius_m())
-                body = body.translated(xy - body.joint("pelvis")[:2])
+                body = body.translated(free_floor_position(rng, room_scene, body) - body.joint("pelvis")[:2])
                 scene = room_scene
             scene.validate_body(body.vertices, "body.vertices")
         except RoomInputError as err:  # no room for this pose (RoomGeometryError is one): draw another
