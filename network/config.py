@@ -1,0 +1,166 @@
+"""Configuration of the PoseKernelLifter network (paper section 3.3, Fig. 5).
+
+:class:`NetworkConfig` holds every size the network, its encodings and its targets depend on. The
+defaults are the paper's: a 70 x 70 x 50 grid of 5 cm voxels (3.5 x 3.5 x 2.5 m), six stages in
+the manner of convolutional pose machines, three shared 3D convolutions per pose kernel before the
+max-pool across pairs, Gaussian 3D heatmap targets. Smaller presets (:data:`CONFIGS`) cover the same
+3.5 x 3.5 x 2.6 m box with coarser voxels for CPU tests and quick experiments.
+
+Fields that the paper leaves open are documented where they are defined (``convs_per_stage``,
+``norm``, ``norm_groups``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+
+class NetworkConfigError(ValueError):
+    """A network configuration has an impossible or inconsistent value."""
+
+
+NORMS = ("group", "batch", "none")
+
+
+@dataclass
+class NetworkConfig:
+    """Sizes of the network, its encodings and its targets.
+
+    Attributes:
+        grid_shape: (X, Y, Z) voxels of the grid (axes: right, forward, up; see ``pipeline.grid``).
+        voxel_size_m: voxel edge, metres.
+        stages: number of prediction stages (convolutional pose machine), each supervised.
+        channels: feature channels of the fused audio-visual features and of every stage.
+        audio_channels: output channels of the shared per-pair 3D conv stack (3 convolutions).
+        kernel_samples: pose kernel samples the network reads (longer kernels are cropped;
+            4800 samples at 96 kHz = 50 ms, a 17 m round trip).
+        sample_rate_hz: sampling rate of the kernels.
+        image_size_px: (W, H) of the image the 2D keypoints live in.
+        keypoint_sigma_px: width of each 2D keypoint heatmap (pixels). Keep it at least ~1/2 of a
+            voxel's projected size (voxel / depth * focal), or a joint's cone of rays can slip between
+            voxel centres: 8 px suits 5 cm voxels at ~3 m with f ~ 1000 px; the coarser presets use more.
+        heatmap_stride: image pixels per 2D heatmap cell.
+        target_sigma_voxels: width of the Gaussian 3D heatmap targets, in voxels.
+        use_audio: False replaces the audio features by zeros (vision-only ablation).
+        use_vision: False replaces the visual features by zeros (audio-only ablation).
+        name: label of the configuration.
+        convs_per_stage: 3x3x3 convolutions in each stage before its 1x1x1 prediction layer
+            (the paper says "a series"; 2 keeps the full grid affordable).
+        norm: normalisation after every 3x3x3 convolution: "group" (GroupNorm, per sample, so
+            a frame's output never depends on the rest of the batch, default), "batch" or "none".
+        norm_groups: groups of GroupNorm (reduced to a divisor of the channel count).
+    """
+
+    grid_shape: tuple[int, int, int] = (70, 70, 50)
+    voxel_size_m: float = 0.05
+    stages: int = 6
+    channels: int = 32
+    audio_channels: int = 16
+    kernel_samples: int = 4800
+    sample_rate_hz: float = 96000.0
+    image_size_px: tuple[int, int] = (1920, 1080)
+    keypoint_sigma_px: float = 8.0
+    heatmap_stride: int = 8
+    target_sigma_voxels: float = 1.5
+    use_audio: bool = True
+    use_vision: bool = True
+    name: str = "paper"
+    convs_per_stage: int = 2
+    norm: str = "group"
+    norm_groups: int = 8
+
+    def __post_init__(self) -> None:
+        def whole(value, what, minimum=1):
+            if isinstance(value, bool) or int(value) != value or value < minimum:
+                raise NetworkConfigError(f"{what}={value!r} must be a whole number >= {minimum}")
+            return int(value)
+
+        def positive(value, what):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise NetworkConfigError(f"{what}={value!r} must be a positive finite number")
+            return float(value)
+
+        try:
+            shape = tuple(self.grid_shape)
+        except TypeError:
+            shape = ()
+        if len(shape) != 3:
+            raise NetworkConfigError(f"grid_shape={self.grid_shape!r} must be three voxel counts (X, Y, Z)")
+        object.__setattr__(self, "grid_shape", tuple(whole(n, "grid_shape entry") for n in shape))
+        try:
+            size = tuple(self.image_size_px)
+        except TypeError:
+            size = ()
+        if len(size) != 2:
+            raise NetworkConfigError(f"image_size_px={self.image_size_px!r} must be (width, height) in pixels")
+        object.__setattr__(self, "image_size_px", tuple(whole(n, "image_size_px entry") for n in size))
+        object.__setattr__(self, "voxel_size_m", positive(self.voxel_size_m, "voxel_size_m"))
+        object.__setattr__(self, "sample_rate_hz", positive(self.sample_rate_hz, "sample_rate_hz"))
+        object.__setattr__(self, "keypoint_sigma_px", positive(self.keypoint_sigma_px, "keypoint_sigma_px"))
+        object.__setattr__(self, "target_sigma_voxels", positive(self.target_sigma_voxels, "target_sigma_voxels"))
+        for name in ("stages", "channels", "audio_channels", "kernel_samples", "heatmap_stride",
+                     "convs_per_stage", "norm_groups"):
+            object.__setattr__(self, name, whole(getattr(self, name), name))
+        for name in ("use_audio", "use_vision"):
+            if not isinstance(getattr(self, name), bool):
+                raise NetworkConfigError(f"{name}={getattr(self, name)!r} must be True or False")
+        if not self.use_audio and not self.use_vision:
+            raise NetworkConfigError("use_audio and use_vision are both False: the network would see no input")
+        if self.norm not in NORMS:
+            raise NetworkConfigError(f"norm={self.norm!r} must be one of {NORMS}")
+        if not isinstance(self.name, str) or not self.name:
+            raise NetworkConfigError(f"name={self.name!r} must be a non-empty string")
+
+    @property
+    def extent_m(self) -> tuple[float, float, float]:
+        """Side lengths of the grid box, metres."""
+        return tuple(n * self.voxel_size_m for n in self.grid_shape)
+
+    @property
+    def num_voxels(self) -> int:
+        return int(math.prod(self.grid_shape))
+
+    def replace(self, **changes) -> NetworkConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists); :meth:`from_dict` reads it back."""
+        out = asdict(self)
+        out["grid_shape"] = list(self.grid_shape)
+        out["image_size_px"] = list(self.image_size_px)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NetworkConfig:
+        """Inverse of :meth:`to_dict`. Unknown keys are an error (a typo would silently change the net)."""
+        if not isinstance(data, dict):
+            raise NetworkConfigError(f"from_dict needs a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise NetworkConfigError(f"unknown NetworkConfig field(s) {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        for key in ("grid_shape", "image_size_px"):
+            if key in data and isinstance(data[key], list):
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+CONFIGS: dict[str, NetworkConfig] = {
+    # The paper: 70 x 70 x 50 voxels of 5 cm, six stages. For the GPU.
+    "paper": NetworkConfig(),
+    # Same box at 11 cm: quick experiments, CPU evaluation.
+    "small": NetworkConfig(grid_shape=(32, 32, 24), voxel_size_m=0.11, stages=4, channels=16,
+                           audio_channels=8, keypoint_sigma_px=16.0, name="small"),
+    # Same box at 22 cm: unit tests and smoke runs on a CPU.
+    "tiny": NetworkConfig(grid_shape=(16, 16, 12), voxel_size_m=0.22, stages=2, channels=8,
+                          audio_channels=4, norm_groups=4, keypoint_sigma_px=32.0, name="tiny"),
+}
+
+
+def get_config(preset: str, /, **overrides) -> NetworkConfig:
+    """A preset of :data:`CONFIGS` by name, optionally with some fields changed (``name`` included)."""
+    if preset not in CONFIGS:
+        raise NetworkConfigError(f"unknown network configuration {preset!r}; choose one of {sorted(CONFIGS)}")
+    return CONFIGS[preset].replace(**overrides)  # always a copy: the presets stay as they are

@@ -1,0 +1,430 @@
+"""From stored frames to the network's batches: synthetic Zarr stores and real captures alike.
+
+Every frame becomes a dict of tensors (a *frame*), and :func:`collate` stacks frames into the batch
+dict that :meth:`network.model.PoseKernelLifter.forward` reads:
+
+=================  =============  ==========================================================
+key                shape (batch)  meaning
+=================  =============  ==========================================================
+``kernels``        (B, P, T)      pose kernels, cropped / zero-padded to ``config.kernel_samples``
+                                  and normalised per frame (:func:`pipeline.deconvolution.normalize_kernels`)
+``pair_index``     (B, P, 2)      (speaker, microphone) of each kernel row
+``pair_mask``      (B, P) bool    True for real pairs, False for the padding of frames with fewer pairs
+``speaker_pos``    (B, S, 3)      camera frame, m (zero-padded)
+``mic_pos``        (B, M, 3)      camera frame, m (zero-padded)
+``keypoints2d``    (B, 15, 3)     (u, v, confidence), pixels
+``intrinsics``     (B, 3, 3)      camera matrix
+``speed_of_sound`` (B,)           m/s
+``grid_to_camera`` (B, 4, 4)      the frame's voxel grid (see below)
+``joints3d``       (B, 15, 3)     ground truth, camera frame, m (NaN when unknown)
+``is_minor``       (B,) bool      subject under 18
+``room_id``        (B,)           room / environment id
+``index``          (B,)           frame index in its dataset
+=================  =============  ==========================================================
+
+Where the grid goes (no ground truth is used to place it):
+
+* synthetic frames: :meth:`pipeline.grid.VoxelGrid.from_camera_pose` of the frame's camera pose
+  (grid standing on the floor, centred ``center_distance_m`` = 3.5 m ahead of the camera);
+* real frames: the real PoseKernel dataset has no floor plane, so :meth:`VoxelGrid.centered_at`
+  a fixed camera-frame point, :data:`DEFAULT_REAL_GRID_CENTER_M` = (0, 0.3, 3.0) m by default
+  (3 m ahead, 0.3 m below the optical axis: a standing person seen by a camera at chest height),
+  configurable with ``grid_center_m`` (``--grid-center`` on the command lines). A raw capture whose
+  calibration gives a true ``cam_to_world`` (not the identity) gets the floor-standing grid instead.
+
+Kernels: both sources are normalised the same way *after* cropping to the config's length, so a
+real rig's unknown gain is gone and amplitudes are in the synthetic range.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.deconvolution import normalize_kernels
+from pipeline.grid import VoxelGrid
+
+__all__ = [
+    "DEFAULT_REAL_GRID_CENTER_M",
+    "MODEL_KEYS",
+    "DataError",
+    "RealFrames",
+    "SynthFrames",
+    "batch_to_device",
+    "collate",
+    "is_zarr_store",
+    "list_environments",
+    "real_dataset",
+    "sample_frame",
+    "synthetic_frame",
+]
+
+DEFAULT_REAL_GRID_CENTER_M = (0.0, 0.3, 3.0)
+
+# Keys the model reads (everything else in a batch is for losses, metrics and bookkeeping).
+MODEL_KEYS = ("kernels", "pair_index", "pair_mask", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
+              "speed_of_sound", "grid_to_camera")
+
+# Arrays a synthetic store must hold for training and evaluation.
+REQUIRED_STORE_ARRAYS = ("kernels", "kernel_scale", "pair_index", "speaker_pos", "mic_pos", "joints3d",
+                         "keypoints2d", "intrinsics", "cam_to_world", "room_id", "split", "is_minor",
+                         "speed_of_sound")
+
+
+class DataError(ValueError):
+    """Training / evaluation data is missing, malformed or does not fit the network's config."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One frame
+def _fit_kernels(kernels: np.ndarray, samples: int, where: str) -> np.ndarray:
+    """Crop / zero-pad (P, T) kernels to ``samples`` and normalise the frame."""
+    kernels = np.asarray(kernels, dtype=np.float64)
+    if kernels.ndim != 2 or len(kernels) == 0:
+        raise DataError(f"{where}: kernels have shape {kernels.shape}; expected (pairs, samples) with pairs >= 1")
+    if not np.all(np.isfinite(kernels)):
+        raise DataError(f"{where}: kernels contain NaN/inf; the frame is corrupt (regenerate or drop it)")
+    T = kernels.shape[1]
+    if T < samples:
+        kernels = np.pad(kernels, ((0, 0), (0, samples - T)))
+    kernels = kernels[:, :samples]
+    normalized, _ = normalize_kernels(kernels)
+    return normalized.astype(np.float32)
+
+
+def _check_pairs(n_pairs: int, config, where: str) -> None:
+    """The model max-pools over pairs, so any count works, unless the config pins one."""
+    for name in ("num_pairs", "pairs", "n_pairs"):
+        wanted = getattr(config, name, None)
+        if isinstance(wanted, int) and wanted > 0 and wanted != n_pairs:
+            raise DataError(f"{where}: {n_pairs} speaker-microphone pairs, but the network config "
+                            f"{getattr(config, 'name', '')!r} was built for {name} = {wanted}; use data of "
+                            f"that rig or a config without a fixed pair count")
+
+
+def _check_rate(rate_hz: float, config, where: str) -> None:
+    want = float(config.sample_rate_hz)
+    if abs(float(rate_hz) - want) > 1e-6 * want:
+        raise DataError(f"{where}: kernels are sampled at {float(rate_hz):g} Hz but the network config "
+                        f"{getattr(config, 'name', '')!r} expects sample_rate_hz = {want:g} Hz (delays would be "
+                        f"read as wrong distances); resample the data or use a matching config")
+
+
+def _frame(kernels, pair_index, speaker_pos, mic_pos, keypoints2d, intrinsics, speed_of_sound, grid: VoxelGrid,
+           joints3d, is_minor, room_id, index, config, where) -> dict:
+    pair_index = np.asarray(pair_index, dtype=np.int64)
+    _check_pairs(len(pair_index), config, where)
+    return {
+        "kernels": torch.from_numpy(_fit_kernels(kernels, int(config.kernel_samples), where)),
+        "pair_index": torch.from_numpy(pair_index),
+        "speaker_pos": torch.as_tensor(np.asarray(speaker_pos, dtype=np.float32)),
+        "mic_pos": torch.as_tensor(np.asarray(mic_pos, dtype=np.float32)),
+        "keypoints2d": torch.as_tensor(np.asarray(keypoints2d, dtype=np.float32)),
+        "intrinsics": torch.as_tensor(np.asarray(intrinsics, dtype=np.float32)),
+        "speed_of_sound": torch.tensor(float(speed_of_sound), dtype=torch.float32),
+        "grid_to_camera": grid.pose_tensor(dtype=torch.float32),
+        "joints3d": torch.as_tensor(np.asarray(joints3d, dtype=np.float32)),
+        "is_minor": torch.tensor(bool(is_minor)),
+        "room_id": torch.tensor(int(room_id)),
+        "index": torch.tensor(int(index)),
+    }
+
+
+def _to_numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def synthetic_frame(item: dict, config, sample_rate_hz: float | None = None, where: str = "store frame") -> dict:
+    """A :class:`pipeline.store_dataset.SyntheticStoreDataset` item as a network frame.
+
+    The grid is :meth:`VoxelGrid.from_camera_pose` of the frame's ``cam_to_world`` with the config's
+    shape and voxel size (default placement: 3.5 m ahead of the camera, on the floor).
+    """
+    if sample_rate_hz is not None:
+        _check_rate(sample_rate_hz, config, where)
+    missing = [k for k in ("kernels", "pair_index", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
+                           "speed_of_sound", "cam_to_world", "joints3d") if k not in item]
+    if missing:
+        raise DataError(f"{where}: fields {missing} are missing")
+    grid = VoxelGrid.from_camera_pose(_to_numpy(item["cam_to_world"]).astype(float), shape=tuple(config.grid_shape),
+                                      voxel_size_m=float(config.voxel_size_m))
+    return _frame(_to_numpy(item["kernels"]), _to_numpy(item["pair_index"]), _to_numpy(item["speaker_pos"]),
+                  _to_numpy(item["mic_pos"]), _to_numpy(item["keypoints2d"]), _to_numpy(item["intrinsics"]),
+                  float(item["speed_of_sound"]), grid, _to_numpy(item["joints3d"]),
+                  bool(item.get("is_minor", False)), int(item.get("room_id", 0)), int(item.get("index", 0)),
+                  config, where)
+
+
+def sample_frame(sample, config, grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, index: int = 0) -> dict:
+    """A :class:`pipeline.sample.Sample` (real capture) as a network frame.
+
+    The grid is centred at ``grid_center_m`` (camera frame) unless the sample carries a real camera pose
+    (``cam_to_world`` not the identity), in which case it stands on that room's floor like synthetic data.
+    """
+    where = sample.source or f"sample {sample.room_name}/{sample.frame_id}"
+    _check_rate(sample.sample_rate_hz, config, where)
+    shape, size = tuple(config.grid_shape), float(config.voxel_size_m)
+    if np.allclose(sample.cam_to_world, np.eye(4)):
+        grid = VoxelGrid.centered_at(np.asarray(grid_center_m, float), shape=shape, voxel_size_m=size)
+    else:
+        grid = VoxelGrid.from_camera_pose(sample.cam_to_world, shape=shape, voxel_size_m=size)
+    return _frame(sample.kernels, sample.pair_index, sample.speaker_pos, sample.mic_pos, sample.keypoints2d,
+                  sample.intrinsics, sample.speed_of_sound, grid, sample.joints3d, sample.is_minor, sample.room_id,
+                  index, config, where)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Datasets
+def is_zarr_store(path) -> bool:
+    """True for a Zarr store folder (v2 or v3) or an fsspec URL."""
+    text = str(path)
+    if "://" in text and not text.startswith("file://"):
+        return True
+    p = Path(text.removeprefix("file://"))
+    return p.is_dir() and any((p / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+class SynthFrames(torch.utils.data.Dataset):
+    """Frames of a synthetic store as network frames (``SyntheticStoreDataset`` + grid + crop).
+
+    Args:
+        url: the store; split, minors, activities, rooms: as for ``SyntheticStoreDataset``.
+        config: the network's :class:`network.config.NetworkConfig`.
+    Raises:
+        DataError: no store there (with the command that makes one), arrays missing, another sample rate.
+    """
+
+    def __init__(self, url, config, split: str | None = "train", minors: bool | None = None,
+                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None):
+        from pipeline.store_dataset import StoreFormatError, SyntheticStoreDataset
+
+        self.url, self.config = str(url), config
+        local = Path(self.url.removeprefix("file://"))
+        if "://" not in self.url and not local.exists():
+            raise DataError(f"{self.url}: no synthetic store there. Make one with\n"
+                            f"    python -m simulator.generate --rooms 500 --out {self.url}\n"
+                            f"(or point --synth at an existing store)")
+        try:
+            import zarr
+
+            root = zarr.open_group(self.url, mode="r")
+            missing = [name for name in REQUIRED_STORE_ARRAYS if name not in root]
+        except Exception:   # noqa: BLE001 - the store reader below gives the precise message
+            missing = []
+        if missing:
+            raise DataError(f"{self.url}: the store lacks arrays {missing} that training needs; regenerate it with "
+                            f"`python -m simulator.generate`")
+        try:
+            self.store = SyntheticStoreDataset(self.url, split=split, minors=minors, activities=activities,
+                                               rooms=rooms)
+        except StoreFormatError as err:
+            raise DataError(str(err)) from None
+        self.sample_rate_hz = float(self.store.attrs.get("sample_rate_hz", config.sample_rate_hz))
+        _check_rate(self.sample_rate_hz, config, self.url)
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.store[i]
+        return synthetic_frame(item, self.config, None, where=f"{self.url} frame {int(item['index'])}")
+
+    def is_minor(self) -> np.ndarray:
+        """(N,) bool of every frame, without reading kernels."""
+        import zarr
+
+        root = zarr.open_group(self.url, mode="r")
+        return np.asarray(root["is_minor"][:], bool)[self.store.frames]
+
+
+class RealFrames(torch.utils.data.Dataset):
+    """Real captures (any sequence of :class:`pipeline.sample.Sample`) as network frames.
+
+    Args:
+        samples: a ``PoseKernelDataset``, a ``RawCapture``, a list of samples, ...
+        config: the network's config.
+        indices: which samples to keep (default: all).
+        grid_center_m: the grid's centre in the camera frame (see the module doc).
+    """
+
+    def __init__(self, samples, config, indices: Sequence[int] | None = None,
+                 grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, environments: Sequence[str] = ()):
+        self.samples, self.config = samples, config
+        self.indices = list(range(len(samples))) if indices is None else [int(i) for i in indices]
+        self.grid_center_m = tuple(float(v) for v in grid_center_m)
+        self.environments = list(environments)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        j = self.indices[i]
+        return sample_frame(self.samples[j], self.config, self.grid_center_m, index=j)
+
+    def subset(self, positions: Sequence[int]) -> RealFrames:
+        return RealFrames(self.samples, self.config, [self.indices[p] for p in positions], self.grid_center_m,
+                          self.environments)
+
+    def environment_of(self, i: int) -> str:
+        """Environment (PoseKernel layout) or capture folder name of the i-th frame."""
+        j = self.indices[i]
+        frames = getattr(self.samples, "frames", None)
+        if frames is not None and hasattr(frames[j], "environment"):
+            return frames[j].environment
+        names = getattr(self.samples, "names", None)
+        return names[j] if names is not None else ""
+
+
+class _RawCaptures:
+    """Several raw capture folders read as one sequence of samples."""
+
+    def __init__(self, captures, names):
+        self.captures, self.names_of_capture = captures, names
+        self.offsets = np.cumsum([0] + [len(c) for c in captures])
+        self.names = [n for n, c in zip(names, captures) for _ in range(len(c))]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, j: int):
+        c = int(np.searchsorted(self.offsets, j, side="right") - 1)
+        return self.captures[c][j - int(self.offsets[c])]
+
+
+def list_environments(path) -> list[str]:
+    """Environments of a real-data folder: ``environmentN`` folders (PoseKernel layout) or raw capture
+    sub-folders (each holding ``calibration.json``); one raw capture folder is its own environment."""
+    import re
+
+    from pipeline.real_captures import CALIBRATION_FILE
+
+    root = Path(path)
+    if (root / CALIBRATION_FILE).is_file():
+        return [root.name]
+    key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+    envs = sorted((p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"environment\d+", p.name)), key=key)
+    if envs:
+        return [p.name for p in envs]
+    return [p.name for p in sorted(root.iterdir(), key=key) if p.is_dir() and (p / CALIBRATION_FILE).is_file()]
+
+
+def real_dataset(path, config, environments: Sequence[str] | None = None,
+                 grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, detector="default", seed: int = 0,
+                 require_ground_truth: bool = False) -> RealFrames:
+    """Real captures at ``path`` as network frames, the layout chosen automatically.
+
+    * ``path/environmentN/...`` -> :class:`pipeline.real_captures.PoseKernelDataset` (the public dataset);
+    * ``path/calibration.json`` -> one :class:`pipeline.real_captures.RawCapture`;
+    * ``path/<name>/calibration.json`` -> several raw captures, ``environments`` naming the sub-folders.
+
+    Args:
+        environments: environment (or capture folder) names to keep; None = all.
+        detector, seed: the PoseKernel layout's 2D detections (see ``PoseKernelDataset``).
+        require_ground_truth: drop nothing, but raise when a frame has no 3D ground truth.
+    """
+    from pipeline.real_captures import CALIBRATION_FILE, CaptureFormatError, PoseKernelDataset, RawCapture
+
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: no real-capture folder there; {REAL_DATA_HELP}")
+    available = list_environments(root)
+    if not available:
+        raise DataError(f"{root}: neither the PoseKernel layout (environmentN/audio_sensor_loc.npy, "
+                        f"environmentN/<frame>/rir.npy, gnd.npy) nor raw capture folders (calibration.json); "
+                        f"{REAL_DATA_HELP}")
+    if environments is not None:
+        unknown = sorted(set(environments) - set(available))
+        if unknown:
+            raise DataError(f"{root}: environments {unknown} do not exist; it has {available}")
+    chosen = available if environments is None else [e for e in available if e in set(environments)]
+    try:
+        if (root / CALIBRATION_FILE).is_file():
+            samples = _RawCaptures([RawCapture(root, kernel_samples=_raw_kernel_samples(root, config))], [root.name])
+        elif (root / chosen[0] / "audio_sensor_loc.npy").is_file() or chosen[0].startswith("environment"):
+            samples = PoseKernelDataset(root, environments=chosen, kernel_samples=int(config.kernel_samples),
+                                        detector=detector, seed=seed, sample_rate_hz=float(config.sample_rate_hz))
+        else:
+            samples = _RawCaptures([RawCapture(root / name, kernel_samples=_raw_kernel_samples(root / name, config))
+                                    for name in chosen], chosen)
+    except CaptureFormatError as err:
+        raise DataError(str(err)) from None
+    frames = RealFrames(samples, config, grid_center_m=grid_center_m, environments=chosen)
+    if require_ground_truth and isinstance(samples, _RawCaptures):
+        for capture, name in zip(samples.captures, samples.names_of_capture):
+            if capture.joints3d is None:
+                raise DataError(f"{root / name if name != root.name else root}: no joints3d.npy (3D ground truth); "
+                                f"training and evaluation need it")
+    return frames
+
+
+def _raw_kernel_samples(folder: Path, config) -> int:
+    """Deconvolve a raw capture to the config's kernel length (at most one chirp period)."""
+    import json
+
+    from simulator.signals import ChirpPlan
+
+    try:
+        plan = json.loads((folder / "calibration.json").read_text()).get("chirp_plan", {})
+        period = ChirpPlan(**{k: plan[k] for k in ("band_hz", "n_speakers", "duration_s", "sample_rate_hz",
+                                                   "taper_s", "guard_hz") if k in plan}).n_samples
+    except Exception:   # noqa: BLE001 - RawCapture reports a bad calibration precisely
+        return int(config.kernel_samples)
+    return int(min(int(config.kernel_samples), period))
+
+
+REAL_DATA_HELP = (
+    "fine-tuning needs real captures. Either download the public PoseKernel dataset (Yang et al., "
+    "'PoseKernelLifter: Metric Lifting of 3D Human Pose using Sound', CVPR 2022, arXiv:2112.00216; project page "
+    "https://saic-ny.github.io/PoseKernelLifter/) and pass its root (holding environment1/, environment2/, ...) "
+    "with --real DIR, or record your own rig in the raw capture format of docs/raw_capture_format.md "
+    "(calibration.json, recording.wav, empty.wav, keypoints/, joints3d.npy) and pass that folder."
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Batches
+def collate(frames: Sequence[dict]) -> dict:
+    """Stack frames into a batch; pairs (and speakers, microphones) padded to the batch's largest count.
+
+    ``pair_mask`` (B, P) is True for a frame's real pairs. Padded kernels are zero, padded pairs point at
+    speaker 0 / microphone 0 (valid indices, masked out), padded transducer positions are zero.
+    """
+    if not frames:
+        raise DataError("collate: empty batch")
+    B = len(frames)
+    P = max(len(f["pair_index"]) for f in frames)
+    S = max(len(f["speaker_pos"]) for f in frames)
+    M = max(len(f["mic_pos"]) for f in frames)
+    T = frames[0]["kernels"].shape[-1]
+    if any(f["kernels"].shape[-1] != T for f in frames):
+        raise DataError("collate: frames have kernels of different lengths; build them with one config")
+    kernels = torch.zeros(B, P, T, dtype=torch.float32)
+    pair_index = torch.zeros(B, P, 2, dtype=torch.int64)
+    pair_mask = torch.zeros(B, P, dtype=torch.bool)
+    speakers = torch.zeros(B, S, 3, dtype=torch.float32)
+    mics = torch.zeros(B, M, 3, dtype=torch.float32)
+    for b, f in enumerate(frames):
+        p = len(f["pair_index"])
+        kernels[b, :p] = f["kernels"]
+        pair_index[b, :p] = f["pair_index"]
+        pair_mask[b, :p] = True
+        speakers[b, :len(f["speaker_pos"])] = f["speaker_pos"]
+        mics[b, :len(f["mic_pos"])] = f["mic_pos"]
+    batch = {"kernels": kernels, "pair_index": pair_index, "pair_mask": pair_mask, "speaker_pos": speakers,
+             "mic_pos": mics}
+    for key in ("keypoints2d", "intrinsics", "speed_of_sound", "grid_to_camera", "joints3d", "is_minor", "room_id",
+                "index"):
+        batch[key] = torch.stack([f[key] for f in frames])
+    return batch
+
+
+def batch_to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def model_inputs(batch: dict) -> dict:
+    """The keys of ``batch`` that the model reads."""
+    return {k: batch[k] for k in MODEL_KEYS if k in batch}

@@ -1,0 +1,392 @@
+"""Evaluate a trained PoseKernelLifter as the paper's Tables 1 and 2 (MPJPE, PCK@t per joint group).
+
+    python -m network.evaluate --checkpoint runs/paper/finetune/best.pt --data PoseKernel/ --split test --out results/
+    python -m network.evaluate --checkpoint runs/small/pretrain/best.pt --data data/synth.zarr --split test \\
+        --methods ours vision_avg_height vision_half_pairs colocated_only \\
+        --audio-checkpoint runs/audio/pretrain/best.pt --out results/synth
+
+Writes to ``--out``: ``metrics.json`` (every number), ``tables.md`` (Table 1: MPJPE in cm, Table 2: PCK@10/20/30/40
+cm, per joint group Head, Neck, Hand, Elbow, Shoulder, Hip, Knee, Foot and Mean, each cell "minors / adults"
+as in the paper) and ``skeletons.png`` (a few frames: truth against the predictions).
+
+Data: a synthetic Zarr store (``--split train|val|test|all``) or real captures (PoseKernel layout or raw
+capture folders). For real data ``--split test`` reads the checkpoint's held-out ``test_environments``
+(``--environments`` overrides), ``--split train`` its fine-tuning environments, ``--split all`` everything.
+
+Methods (``--methods``, all on the same frames):
+
+* ``ours`` -- the checkpoint's model (vision + every pair);
+* ``vision_avg_height`` -- the vision-only baseline of the paper: 2D keypoints lifted to metric 3D by assuming a
+  1.7 m stature (:func:`network.baselines.lift_average_height`);
+* ``audio_only`` -- a model trained with ``use_vision=False`` (``python -m network.train --no-vision ...``),
+  given by ``--audio-checkpoint`` (the paper's Audio x4);
+* ``vision_half_pairs`` -- ours with the second half of each frame's pairs masked (the paper's Vis.+Audio x2;
+  for a full S x M rig this keeps the first half of the speakers with every microphone);
+* ``colocated_only`` -- ours with the pairs whose speaker index differs from the microphone index masked
+  (co-located pairs only vs all pairs; equal to ``ours`` on the PoseKernel dataset's 4 co-located pairs).
+
+Default: every method that can run (``audio_only`` only with ``--audio-checkpoint``).
+
+Metrics (pure functions, metres in, centimetres out): :func:`mpjpe_by_group` -- the mean Euclidean error of
+the group's joints over frames; "Mean" averages all 15 joints (pelvis included). :func:`pck_by_group` --
+the fraction of (frame, joint) errors <= t cm (an error of exactly t counts). Joints whose truth is not finite are left out. Minors and
+adults separately (NaN / "--" for a population with no frames).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bodies.joints import JOINT_GROUPS, JOINT_INDEX, NUM_JOINTS, SKELETON_EDGE_INDICES
+
+__all__ = [
+    "GROUPS",
+    "METHODS",
+    "PCK_THRESHOLDS_CM",
+    "evaluate",
+    "format_tables",
+    "joint_errors_cm",
+    "main",
+    "mpjpe_by_group",
+    "pck_by_group",
+]
+
+GROUPS = tuple(JOINT_GROUPS) + ("Mean",)
+PCK_THRESHOLDS_CM = (10, 20, 30, 40)
+PCK_TOLERANCE_CM = 1e-9   # an error of exactly t cm counts as correct despite rounding
+POPULATIONS = ("minor", "adult")
+METHODS = ("ours", "vision_avg_height", "audio_only", "vision_half_pairs", "colocated_only")
+METHOD_LABELS = {
+    "ours": "Ours (Vis.+Audio, all pairs)",
+    "vision_avg_height": "Vis.: average height 1.7 m",
+    "audio_only": "Audio only",
+    "vision_half_pairs": "Vis.+Audio, half the pairs",
+    "colocated_only": "Vis.+Audio, co-located pairs only",
+}
+
+
+class EvaluationError(ValueError):
+    """Bad arguments or data for an evaluation (exit code 2)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Metrics (pure)
+def joint_errors_cm(pred, truth) -> np.ndarray:
+    """(N, 15) Euclidean error of every joint, cm; NaN where the truth (or prediction) is not finite."""
+    pred, truth = np.asarray(pred, dtype=float), np.asarray(truth, dtype=float)
+    if pred.shape != truth.shape or pred.ndim != 3 or pred.shape[1:] != (NUM_JOINTS, 3):
+        raise ValueError(f"pred {pred.shape} and truth {truth.shape} must both be (N, {NUM_JOINTS}, 3), metres")
+    return np.linalg.norm(pred - truth, axis=-1) * 100.0
+
+
+def _group_columns() -> dict[str, list[int]]:
+    columns = {g: [JOINT_INDEX[n] for n in names] for g, names in JOINT_GROUPS.items()}
+    columns["Mean"] = list(range(NUM_JOINTS))
+    return columns
+
+
+def _populations(is_minor, n: int) -> dict[str, np.ndarray]:
+    if is_minor is None:
+        return {"all": np.ones(n, bool)}
+    is_minor = np.asarray(is_minor, dtype=bool).reshape(-1)
+    if len(is_minor) != n:
+        raise ValueError(f"is_minor has {len(is_minor)} entries for {n} frames")
+    return {"minor": is_minor, "adult": ~is_minor}
+
+
+def mpjpe_by_group(pred, truth, is_minor) -> dict[str, dict[str, float]]:
+    """MPJPE (cm) per joint group, minors and adults separately.
+
+    Args:
+        pred, truth: (N, 15, 3) joints, metres (same frame).
+        is_minor: (N,) bool; None pools every frame under the key "all".
+    Returns:
+        {"minor": {"Head": cm, ..., "Foot": cm, "Mean": cm}, "adult": {...}}: each group's value is the mean
+        error over the frames of that population and the group's joints; NaN when there are none.
+    """
+    errors = joint_errors_cm(pred, truth)
+    out = {}
+    for population, rows in _populations(is_minor, len(errors)).items():
+        out[population] = {}
+        for group, cols in _group_columns().items():
+            values = errors[rows][:, cols]
+            values = values[np.isfinite(values)]
+            out[population][group] = float(values.mean()) if values.size else float("nan")
+    return out
+
+
+def pck_by_group(pred, truth, thresholds_cm=PCK_THRESHOLDS_CM, is_minor=None) -> dict[str, dict]:
+    """PCK@t per joint group: the fraction of joints within t cm of the truth, minors and adults separately.
+
+    Returns:
+        {"minor": {t: {"Head": fraction, ..., "Mean": fraction}}, "adult": {...}} for each t of
+        ``thresholds_cm`` (keys as given); NaN when a population has no frames.
+    """
+    errors = joint_errors_cm(pred, truth)
+    out = {}
+    for population, rows in _populations(is_minor, len(errors)).items():
+        out[population] = {}
+        for t in thresholds_cm:
+            out[population][t] = {}
+            for group, cols in _group_columns().items():
+                values = errors[rows][:, cols]
+                values = values[np.isfinite(values)]
+                out[population][t][group] = float((values <= float(t) + PCK_TOLERANCE_CM).mean()) if values.size else float("nan")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables
+def _cell(values, fmt) -> str:
+    return " / ".join("–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(v) for v in values)
+
+
+def format_tables(results: dict, thresholds_cm=PCK_THRESHOLDS_CM, header: str = "") -> str:
+    """Markdown of the paper's Tables 1 and 2. ``results[method] = {"mpjpe_cm": ..., "pck": ...}`` as returned
+    by :func:`mpjpe_by_group` / :func:`pck_by_group` with minors and adults."""
+    lines = []
+    if header:
+        lines += [header, ""]
+    cols = "| " + " | ".join(GROUPS) + " |"
+    lines += ["## Table 1. MPJPE (cm, lower is better), minors / adults", "",
+              "| Method " + cols, "| --- " + "| --- " * len(GROUPS) + "|"]
+    for method, r in results.items():
+        cells = [_cell([r["mpjpe_cm"][p][g] for p in POPULATIONS], lambda v: f"{v:.2f}") for g in GROUPS]
+        lines.append(f"| {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + " |")
+    lines += ["", "## Table 2. PCK@t (fraction of joints within t, higher is better), minors / adults", "",
+              "| Method | t " + cols, "| --- | --- " + "| --- " * len(GROUPS) + "|"]
+    for t in thresholds_cm:
+        for method, r in results.items():
+            cells = [_cell([r["pck"][p][t][g] for p in POPULATIONS], lambda v: f"{v:.3f}") for g in GROUPS]
+            lines.append(f"| {METHOD_LABELS.get(method, method)} | {t:g} cm | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pair masks for the ablations
+def mask_half_pairs(batch: dict) -> dict:
+    """Keep the first ceil(P_f / 2) pairs of each frame (P_f its real pairs)."""
+    batch = dict(batch)
+    mask = batch["pair_mask"].clone()
+    counts = mask.sum(1)
+    keep = (counts + 1) // 2
+    position = torch.cumsum(mask.long(), 1)
+    batch["pair_mask"] = mask & (position <= keep[:, None])
+    return batch
+
+
+def mask_colocated_only(batch: dict) -> dict:
+    """Keep the pairs whose speaker index equals the microphone index; a frame with none keeps all."""
+    batch = dict(batch)
+    mask = batch["pair_mask"]
+    same = mask & (batch["pair_index"][..., 0] == batch["pair_index"][..., 1])
+    empty = same.sum(1) == 0
+    batch["pair_mask"] = torch.where(empty[:, None], mask, same)
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation
+def _dataset(data: str, split: str, config, checkpoint: dict, environments, grid_center):
+    from network.data import DEFAULT_REAL_GRID_CENTER_M, SynthFrames, is_zarr_store, list_environments, real_dataset
+
+    if is_zarr_store(data):
+        frames = SynthFrames(data, config, split=None if split == "all" else split)
+        if len(frames) == 0:
+            raise EvaluationError(f"{data}: no finished frames in split {split!r}; try --split all or another split")
+        return frames, {"source": "synth", "split": split}
+    if not Path(data).is_dir():
+        raise EvaluationError(f"--data {data}: neither a Zarr store nor a folder of real captures")
+    info = checkpoint.get("data") or {}
+    if environments is None:
+        if split == "all":
+            environments = list_environments(data)
+        elif info.get("source") == "real" and split in ("test", "train"):
+            environments = info.get("test_environments" if split == "test" else "finetune_environments") or None
+        if not environments:
+            raise EvaluationError(f"--split {split}: the checkpoint records no {split} environments for real data; "
+                                  f"give --environments ENV ... (or --split all)")
+    if grid_center is None:
+        grid_center = info.get("grid_center_m") or DEFAULT_REAL_GRID_CENTER_M
+    frames = real_dataset(data, config, environments=environments, grid_center_m=grid_center,
+                          require_ground_truth=True)
+    return frames, {"source": "real", "split": split, "environments": list(environments),
+                    "grid_center_m": list(grid_center)}
+
+
+def _collect(loader) -> dict:
+    out = {k: [] for k in ("truth", "is_minor", "keypoints2d", "intrinsics", "index")}
+    for batch in loader:
+        out["truth"].append(batch["joints3d"].double().numpy())
+        for key in ("is_minor", "keypoints2d", "intrinsics", "index"):
+            out[key].append(batch[key].numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _plot(path: Path, truth, predictions: dict, frames: int = 4) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(truth)
+    chosen = np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int))
+    colours = {"ours": "tab:red", "vision_avg_height": "tab:blue", "audio_only": "tab:green",
+               "vision_half_pairs": "tab:orange", "colocated_only": "tab:purple"}
+    fig = plt.figure(figsize=(4 * len(chosen), 4.5))
+    for k, f in enumerate(chosen):
+        ax = fig.add_subplot(1, len(chosen), k + 1, projection="3d")
+        for name, joints, style in [("truth", truth[f], dict(color="black", lw=2.5))] + \
+                [(m, p[f], dict(color=colours.get(m, "gray"), lw=1.5, ls="--")) for m, p in predictions.items()]:
+            if not np.all(np.isfinite(joints)):
+                continue
+            x, y, z = joints[:, 0], joints[:, 2], -joints[:, 1]     # camera frame -> x right, depth, up
+            for e, (a, b) in enumerate(SKELETON_EDGE_INDICES):
+                ax.plot([x[a], x[b]], [y[a], y[b]], [z[a], z[b]], label=name if e == 0 else None, **style)
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("depth z (m)")
+        ax.set_zlabel("up -y (m)")
+        ax.set_title(f"frame {f}")
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "results", methods=None,
+             audio_checkpoint: str | None = None, environments=None, grid_center=None, batch_size: int = 4,
+             device: str = "auto", workers: int = 0, thresholds_cm=PCK_THRESHOLDS_CM, max_frames: int | None = None,
+             progress: bool = True, stature_prior_m: float = 1.7) -> dict:
+    """Run the methods on the same frames and write metrics.json, tables.md and skeletons.png to ``out``."""
+    from network.baselines import lift_average_height
+    from network.data import collate
+    from network.train import load_model, predict, resolve_device
+
+    if methods is None:
+        methods = [m for m in METHODS if m != "audio_only" or audio_checkpoint]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise EvaluationError(f"--methods {unknown} unknown; choose from {list(METHODS)}")
+    if "audio_only" in methods and not audio_checkpoint:
+        raise EvaluationError("audio_only needs --audio-checkpoint: a model trained with "
+                              "`python -m network.train --no-vision ...`")
+    dev = resolve_device(device)
+    model, state = load_model(checkpoint, device=dev)
+    config = state["config_obj"]
+    frames, data_info = _dataset(data, split, config, state, environments, grid_center)
+    subset = list(range(len(frames) if max_frames is None else min(max_frames, len(frames))))
+    frames_used = torch.utils.data.Subset(frames, subset)
+
+    def loader(ds):
+        return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+                                           collate_fn=collate)
+
+    reference = _collect(loader(frames_used))
+    truth, is_minor = reference["truth"], reference["is_minor"].astype(bool)
+    if not np.all(np.isfinite(truth)):
+        raise EvaluationError(f"{data}: some frames have no 3D ground truth; they cannot be scored")
+    predictions = {}
+    amp = dev.type == "cuda"
+    for method in methods:
+        if method == "ours":
+            r = predict(model, loader(frames_used), dev, amp, progress=progress, desc="ours")
+        elif method == "vision_half_pairs":
+            r = predict(model, loader(frames_used), dev, amp, transform=mask_half_pairs, progress=progress,
+                        desc=method)
+        elif method == "colocated_only":
+            r = predict(model, loader(frames_used), dev, amp, transform=mask_colocated_only, progress=progress,
+                        desc=method)
+        elif method == "audio_only":
+            audio_model, audio_state = load_model(audio_checkpoint, device=dev)
+            audio_cfg = audio_state["config_obj"]
+            if audio_cfg.use_vision:
+                raise EvaluationError(f"--audio-checkpoint {audio_checkpoint} was trained with use_vision=True; "
+                                      f"train the audio-only model with --no-vision")
+            audio_frames, _ = _dataset(data, split, audio_cfg, state, environments, grid_center)
+            r = predict(audio_model, loader(torch.utils.data.Subset(audio_frames, subset)), dev, amp,
+                        progress=progress, desc=method)
+        else:   # vision_avg_height
+            r = {"pred": lift_average_height(torch.as_tensor(reference["keypoints2d"]),
+                                             torch.as_tensor(reference["intrinsics"]),
+                                             stature_prior_m=stature_prior_m).double().numpy()}
+        predictions[method] = np.asarray(r["pred"], dtype=float)
+    results = {m: {"mpjpe_cm": mpjpe_by_group(p, truth, is_minor), "pck": pck_by_group(p, truth, thresholds_cm, is_minor)}
+               for m, p in predictions.items()}
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "checkpoint": str(checkpoint), "audio_checkpoint": audio_checkpoint, "data": str(data), **data_info,
+        "config": config.to_dict(), "frames": len(truth), "minors": int(is_minor.sum()),
+        "adults": int((~is_minor).sum()), "groups": list(GROUPS), "thresholds_cm": list(thresholds_cm),
+        "methods": results,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
+    where = ", ".join(f"{k} {v}" for k, v in data_info.items() if k != "source")
+    header = (f"# PoseKernelLifter evaluation\n\nCheckpoint `{checkpoint}` (config {config.name!r}); data `{data}` "
+              f"({data_info['source']}, {where}); {len(truth)} frames: {int(is_minor.sum())} of minors, "
+              f"{int((~is_minor).sum())} of adults. Cells: minors / adults (– when none).")
+    (out_dir / "tables.md").write_text(format_tables(results, thresholds_cm, header))
+    _plot(out_dir / "skeletons.png", truth, predictions)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m network.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="the trained model (best.pt or last.pt)")
+    p.add_argument("--data", required=True, help="synthetic Zarr store, or real captures folder")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--out", default="results", help="folder for metrics.json, tables.md, skeletons.png")
+    p.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                   help="methods to compare (default: all that can run)")
+    p.add_argument("--audio-checkpoint", default=None, help="audio-only model (trained with --no-vision)")
+    p.add_argument("--environments", nargs="+", default=None, help="real data: environments to evaluate")
+    p.add_argument("--grid-center", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="real data: grid centre, camera frame, m (default: the checkpoint's, else 0 0.3 3.0)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--max-frames", type=int, default=None, help="evaluate only the first N frames")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    from network.data import DataError
+    from network.train import CheckpointError, UsageError
+
+    args = build_parser().parse_args(argv)
+    try:
+        summary = evaluate(args.checkpoint, args.data, split=args.split, out=args.out, methods=args.methods,
+                           audio_checkpoint=args.audio_checkpoint, environments=args.environments,
+                           grid_center=args.grid_center, batch_size=args.batch_size, device=args.device,
+                           workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress)
+    except (EvaluationError, DataError, CheckpointError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((Path(args.out) / "tables.md").read_text())
+    print(f"wrote {Path(args.out) / 'metrics.json'}, tables.md, skeletons.png ({summary['frames']} frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
