@@ -28,10 +28,12 @@ optimiser step, so the previous ``last.pt`` stays the last good one. A checkpoin
 configuration than ``--config`` is refused with the differing fields named (without ``--config`` the
 checkpoint's configuration is used).
 
-Optimiser. SGD with momentum 0.9 and learning rate 1.0 by default, as the paper ("SGD, learning rate 1"):
-:func:`network.heatmaps.heatmap_loss` averages the squared error over voxels, so its gradients are small
-(~1 / voxels) and a learning rate of order 1 is the right scale for it; gradients are clipped to norm
-``--grad-clip`` (10) to survive the first steps. ``--optimizer adam --lr 1e-3`` is the alternative.
+Optimiser. Adam, learning rate 1e-3, by default: measured on the small-scale store (300 frames, config
+'small'), SGD with the paper's learning rate 1 and momentum 0.9 collapsed to flat heatmaps (validation
+MPJPE 265 cm after one epoch, 277 cm after six) while Adam reached 167 cm after one epoch —
+:func:`network.heatmaps.heatmap_loss` averages over ~10^4-10^5 mostly-zero voxels, and Adam is blind to
+that scale. ``--optimizer sgd`` (learning rate 1 unless ``--lr``) is the paper's setting. Gradients are
+clipped to norm ``--grad-clip`` (10).
 ``--lr-schedule cosine`` anneals to 0 over ``--epochs`` (stateless, so resuming keeps it).
 
 Device. ``--device auto`` takes the GPU when there is one; on a GPU the forward pass runs under
@@ -488,8 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=None, help="epochs of fine-tuning (default --epochs)")
     p.add_argument("--max-steps", type=int, default=0, help="stop each epoch after this many steps (0: whole epoch)")
     p.add_argument("--batch-size", type=int, default=8, help="frames per batch per process (default 8)")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    p.add_argument("--lr", type=float, default=1.0, help="learning rate (default 1.0 for SGD, as the paper)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="adam",
+                   help="adam (default) or sgd (the paper's; collapsed to flat heatmaps in our small-scale run)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3 for Adam, 1.0 for SGD)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--grad-clip", type=float, default=10.0, help="clip the gradient norm (0: off)")
@@ -652,6 +655,8 @@ def run(args) -> None:
 def main(argv=None) -> int:
     """Command-line entry; returns the exit code (0 done, 1 training failed, 2 usage / missing data)."""
     args = build_parser().parse_args(argv)
+    if args.lr is None:
+        args.lr = 1e-3 if args.optimizer == "adam" else 1.0
     try:
         run(args)
     except (UsageError, DataError, CheckpointError) as err:
