@@ -55,9 +55,17 @@ def best_time_s(fn, repeats: int, device) -> float:
 
 
 def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, train_batch: int | None,
-               repeats: int, amp: bool) -> dict:
+               repeats: int, amp: bool, channels_last: bool = False, compile_model: bool = False) -> dict:
     torch.manual_seed(0)
     model = PoseKernelLifter(config).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    if compile_model:
+        # The stages and the per-pair stack compile; the pair pooling (a Python loop) stays eager.
+        model.audio_net = torch.compile(model.audio_net)
+        model.fuse = torch.compile(model.fuse)
+        for i, stage in enumerate(model.stages):
+            model.stages[i] = torch.compile(stage)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp)
     batch, _ = synthetic_batch(config, infer_batch, pairs, seed=0, device=device)
     model.eval()
@@ -67,7 +75,8 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
             return model(batch)[-1]
 
     forward_s = best_time_s(infer, repeats, device)
-    result = {"config": config.name, "grid": list(config.grid_shape), "voxel_m": config.voxel_size_m,
+    result = {"config": config.name, "channels_last": channels_last, "compiled": compile_model,
+              "grid": list(config.grid_shape), "voxel_m": config.voxel_size_m,
               "stages": config.stages, "channels": config.channels, "parameters": count_parameters(model),
               "pairs": pairs, "infer_batch": infer_batch, "forward_s": forward_s,
               "infer_fps": infer_batch / forward_s}
@@ -91,7 +100,8 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
         result.update(train_batch=train_batch, train_step_s=step_s, train_samples_per_s=train_batch / step_s)
         if device.type == "cuda":
             result["train_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
-    line = (f"{config.name:>18} {'x'.join(map(str, config.grid_shape)):>9} @{config.voxel_size_m:.3f} m "
+    variant = ("+channels_last" if channels_last else "") + ("+compile" if compile_model else "")
+    line = (f"{config.name + variant:>18} {'x'.join(map(str, config.grid_shape)):>9} @{config.voxel_size_m:.3f} m "
             f"{config.stages}st/{config.channels}ch: forward b{infer_batch} {forward_s * 1e3:8.1f} ms "
             f"= {result['infer_fps']:7.2f} frames/s")
     if train_batch:
@@ -111,7 +121,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per case; the best counts")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: 1 for inference, 2 for training on CPU; 8 on a GPU)")
     parser.add_argument("--skip-full", action="store_true", help="leave out the paper's full 70 x 70 x 50 grid")
+    parser.add_argument("--only-full", action="store_true", help="time the paper's full grid alone")
     parser.add_argument("--full-train", action="store_true", help="also time a training step on the full grid (default on cuda)")
+    parser.add_argument("--variants", action="store_true",
+                        help="time the full grid also with channels_last_3d memory and with torch.compile")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -128,12 +141,18 @@ def main(argv=None) -> dict:
     name = torch.cuda.get_device_name(device) if gpu else machine_name()
     print(f"machine: {name}; device {device}; {args.pairs} pairs; amp bf16: {gpu}", flush=True)
 
-    cases = [get_config("tiny"), get_config("small")] + [paper_net_on(s) for s in INTERMEDIATE_GRIDS]
+    if args.only_full and args.skip_full:
+        parser.error("--only-full and --skip-full exclude each other")
+    cases = [] if args.only_full else [get_config("tiny"), get_config("small")] + [paper_net_on(s) for s in INTERMEDIATE_GRIDS]
     results = [bench_case(c, device, args.pairs, infer_batch, train_batch, args.repeats, gpu) for c in cases]
     if not args.skip_full:
         full_train = train_batch if (gpu or args.full_train) else None
         results.append(bench_case(get_config("paper"), device, args.pairs, infer_batch, full_train,
                                   1 if not gpu else args.repeats, gpu))
+        if args.variants:
+            for channels_last, compile_model in ((True, False), (False, True), (True, True)):
+                results.append(bench_case(get_config("paper"), device, args.pairs, infer_batch, full_train,
+                                          1 if not gpu else args.repeats, gpu, channels_last, compile_model))
     def largest(rows):
         rows = [r for r in rows if r["infer_fps"] >= TARGET_FPS]
         best = max(rows, key=lambda r: r["grid"][0] * r["grid"][1] * r["grid"][2], default=None)

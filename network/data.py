@@ -22,15 +22,14 @@ key                shape (batch)  meaning
 ``index``          (B,)           frame index in its dataset
 =================  =============  ==========================================================
 
-Where the grid goes (no ground truth is used to place it):
-
-* synthetic frames: :meth:`pipeline.grid.VoxelGrid.from_camera_pose` of the frame's camera pose
-  (grid standing on the floor, centred ``center_distance_m`` = 3.5 m ahead of the camera);
-* real frames: the real PoseKernel dataset has no floor plane, so :meth:`VoxelGrid.centered_at`
-  a fixed camera-frame point, :data:`DEFAULT_REAL_GRID_CENTER_M` = (0, 0.3, 3.0) m by default
-  (3 m ahead, 0.3 m below the optical axis: a standing person seen by a camera at chest height),
-  configurable with ``grid_center_m`` (``--grid-center`` on the command lines). A raw capture whose
-  calibration gives a true ``cam_to_world`` (not the identity) gets the floor-standing grid instead.
+Where the grid goes (no ground truth is used to place it): :func:`frame_grid`, by the config's
+``grid_placement``. By default ("camera") every frame, synthetic or real, gets the same grid: level with
+the camera (up = camera -y), centred at ``config.grid_center_m`` = (0, 0.2, 3.5) m in the camera frame,
+or at ``grid_center_m`` given here (``--grid-center`` on the command lines, for a real rig whose people
+stand elsewhere). The real PoseKernel dataset knows no floor, so the synthetic frames do not get one
+either: a floor-standing grid would tell a vision-only network the depth of the feet.
+``grid_placement="floor"`` stands the grid on the floor of every frame that carries a camera pose
+(synthetic frames; raw captures whose ``cam_to_world`` is not the identity).
 
 Kernels: both sources are normalised the same way *after* cropping to the config's length, so a
 real rig's unknown gain is gone and amplitudes are in the synthetic range.
@@ -47,21 +46,19 @@ from pipeline.deconvolution import normalize_kernels
 from pipeline.grid import VoxelGrid
 
 __all__ = [
-    "DEFAULT_REAL_GRID_CENTER_M",
     "MODEL_KEYS",
     "DataError",
     "RealFrames",
     "SynthFrames",
     "batch_to_device",
     "collate",
+    "frame_grid",
     "is_zarr_store",
     "list_environments",
     "real_dataset",
     "sample_frame",
     "synthetic_frame",
 ]
-
-DEFAULT_REAL_GRID_CENTER_M = (0.0, 0.3, 3.0)
 
 # Keys the model reads (everything else in a batch is for losses, metrics and bookkeeping).
 MODEL_KEYS = ("kernels", "pair_index", "pair_mask", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
@@ -132,6 +129,23 @@ def _frame(kernels, pair_index, speaker_pos, mic_pos, keypoints2d, intrinsics, s
     }
 
 
+def frame_grid(config, cam_to_world=None, grid_center_m: Sequence[float] | None = None) -> VoxelGrid:
+    """The voxel grid of one frame (see the module doc).
+
+    Args:
+        config: the network's config (grid shape, voxel size, ``grid_placement``, ``grid_center_m``).
+        cam_to_world: (4, 4) camera pose in a z-up room, or None / the identity when unknown.
+        grid_center_m: camera-frame centre overriding ``config.grid_center_m`` ("camera" placement).
+    """
+    shape, size = tuple(config.grid_shape), float(config.voxel_size_m)
+    center = np.asarray(config.grid_center_m if grid_center_m is None else grid_center_m, dtype=float)
+    known_pose = cam_to_world is not None and not np.allclose(cam_to_world, np.eye(4))
+    if config.grid_placement == "floor" and known_pose:
+        return VoxelGrid.from_camera_pose(np.asarray(cam_to_world, float), center_distance_m=float(center[2]),
+                                          shape=shape, voxel_size_m=size)
+    return VoxelGrid.centered_at(center, shape=shape, voxel_size_m=size)
+
+
 def _to_numpy(value) -> np.ndarray:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
@@ -139,8 +153,7 @@ def _to_numpy(value) -> np.ndarray:
 def synthetic_frame(item: dict, config, sample_rate_hz: float | None = None, where: str = "store frame") -> dict:
     """A :class:`pipeline.store_dataset.SyntheticStoreDataset` item as a network frame.
 
-    The grid is :meth:`VoxelGrid.from_camera_pose` of the frame's ``cam_to_world`` with the config's
-    shape and voxel size (default placement: 3.5 m ahead of the camera, on the floor).
+    The grid is :func:`frame_grid` of the config (and of the frame's ``cam_to_world`` for "floor" placement).
     """
     if sample_rate_hz is not None:
         _check_rate(sample_rate_hz, config, where)
@@ -148,8 +161,7 @@ def synthetic_frame(item: dict, config, sample_rate_hz: float | None = None, whe
                            "speed_of_sound", "cam_to_world", "joints3d") if k not in item]
     if missing:
         raise DataError(f"{where}: fields {missing} are missing")
-    grid = VoxelGrid.from_camera_pose(_to_numpy(item["cam_to_world"]).astype(float), shape=tuple(config.grid_shape),
-                                      voxel_size_m=float(config.voxel_size_m))
+    grid = frame_grid(config, _to_numpy(item["cam_to_world"]).astype(float))
     return _frame(_to_numpy(item["kernels"]), _to_numpy(item["pair_index"]), _to_numpy(item["speaker_pos"]),
                   _to_numpy(item["mic_pos"]), _to_numpy(item["keypoints2d"]), _to_numpy(item["intrinsics"]),
                   float(item["speed_of_sound"]), grid, _to_numpy(item["joints3d"]),
@@ -157,19 +169,15 @@ def synthetic_frame(item: dict, config, sample_rate_hz: float | None = None, whe
                   config, where)
 
 
-def sample_frame(sample, config, grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, index: int = 0) -> dict:
+def sample_frame(sample, config, grid_center_m: Sequence[float] | None = None, index: int = 0) -> dict:
     """A :class:`pipeline.sample.Sample` (real capture) as a network frame.
 
-    The grid is centred at ``grid_center_m`` (camera frame) unless the sample carries a real camera pose
-    (``cam_to_world`` not the identity), in which case it stands on that room's floor like synthetic data.
+    The grid is :func:`frame_grid`: centred at ``grid_center_m`` (camera frame; default the config's),
+    or, with "floor" placement and a real camera pose (``cam_to_world`` not the identity), on that floor.
     """
     where = sample.source or f"sample {sample.room_name}/{sample.frame_id}"
     _check_rate(sample.sample_rate_hz, config, where)
-    shape, size = tuple(config.grid_shape), float(config.voxel_size_m)
-    if np.allclose(sample.cam_to_world, np.eye(4)):
-        grid = VoxelGrid.centered_at(np.asarray(grid_center_m, float), shape=shape, voxel_size_m=size)
-    else:
-        grid = VoxelGrid.from_camera_pose(sample.cam_to_world, shape=shape, voxel_size_m=size)
+    grid = frame_grid(config, sample.cam_to_world, grid_center_m)
     return _frame(sample.kernels, sample.pair_index, sample.speaker_pos, sample.mic_pos, sample.keypoints2d,
                   sample.intrinsics, sample.speed_of_sound, grid, sample.joints3d, sample.is_minor, sample.room_id,
                   index, config, where)
@@ -247,14 +255,15 @@ class RealFrames(torch.utils.data.Dataset):
         samples: a ``PoseKernelDataset``, a ``RawCapture``, a list of samples, ...
         config: the network's config.
         indices: which samples to keep (default: all).
-        grid_center_m: the grid's centre in the camera frame (see the module doc).
+        grid_center_m: the grid's centre in the camera frame (default the config's; see the module doc).
     """
 
     def __init__(self, samples, config, indices: Sequence[int] | None = None,
-                 grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, environments: Sequence[str] = ()):
+                 grid_center_m: Sequence[float] | None = None, environments: Sequence[str] = ()):
         self.samples, self.config = samples, config
         self.indices = list(range(len(samples))) if indices is None else [int(i) for i in indices]
-        self.grid_center_m = tuple(float(v) for v in grid_center_m)
+        center = config.grid_center_m if grid_center_m is None else grid_center_m
+        self.grid_center_m = tuple(float(v) for v in center)
         self.environments = list(environments)
 
     def __len__(self) -> int:
@@ -312,7 +321,7 @@ def list_environments(path) -> list[str]:
 
 
 def real_dataset(path, config, environments: Sequence[str] | None = None,
-                 grid_center_m: Sequence[float] = DEFAULT_REAL_GRID_CENTER_M, detector="default", seed: int = 0,
+                 grid_center_m: Sequence[float] | None = None, detector="default", seed: int = 0,
                  require_ground_truth: bool = False) -> RealFrames:
     """Real captures at ``path`` as network frames, the layout chosen automatically.
 

@@ -206,7 +206,7 @@ def mask_colocated_only(batch: dict) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # Evaluation
 def _dataset(data: str, split: str, config, checkpoint: dict, environments, grid_center):
-    from network.data import DEFAULT_REAL_GRID_CENTER_M, SynthFrames, is_zarr_store, list_environments, real_dataset
+    from network.data import SynthFrames, is_zarr_store, list_environments, real_dataset
 
     if is_zarr_store(data):
         frames = SynthFrames(data, config, split=None if split == "all" else split)
@@ -225,7 +225,7 @@ def _dataset(data: str, split: str, config, checkpoint: dict, environments, grid
             raise EvaluationError(f"--split {split}: the checkpoint records no {split} environments for real data; "
                                   f"give --environments ENV ... (or --split all)")
     if grid_center is None:
-        grid_center = info.get("grid_center_m") or DEFAULT_REAL_GRID_CENTER_M
+        grid_center = info.get("grid_center_m") or config.grid_center_m
     frames = real_dataset(data, config, environments=environments, grid_center_m=grid_center,
                           require_ground_truth=True)
     return frames, {"source": "real", "split": split, "environments": list(environments),
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-checkpoint", default=None, help="audio-only model (trained with --no-vision)")
     p.add_argument("--environments", nargs="+", default=None, help="real data: environments to evaluate")
     p.add_argument("--grid-center", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                   help="real data: grid centre, camera frame, m (default: the checkpoint's, else 0 0.3 3.0)")
+                   help="real data: grid centre, camera frame, m (default: the checkpoint's, else the config's)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0)

@@ -84,7 +84,15 @@ class PoseKernelLifter(nn.Module):
         for s in range(config.stages):
             in_channels = c if s == 0 else c + NUM_JOINTS
             layers = [conv_block(in_channels if i == 0 else c, c, norm, groups) for i in range(config.convs_per_stage)]
-            layers.append(nn.Conv3d(c, NUM_JOINTS, kernel_size=1))
+            head = nn.Conv3d(c, NUM_JOINTS, kernel_size=1)
+            # Heads start at zero output: the targets are ~99.9 % zeros, and a head with random weights
+            # spends its first hundreds of steps only learning to be silent (measured on the small
+            # store, config tiny, Adam 1e-3: 82 cm validation MPJPE after 200 steps from the default
+            # initialisation, 27 cm after 80 from zero). Gradients still reach the head's weights,
+            # since its input features are not zero.
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+            layers.append(head)
             self.stages.append(nn.Sequential(*layers))
 
     # ------------------------------------------------------------------------------------------

@@ -58,7 +58,6 @@ import torch
 
 from network.config import CONFIGS, NetworkConfig, get_config
 from network.data import (
-    DEFAULT_REAL_GRID_CENTER_M,
     REAL_DATA_HELP,
     DataError,
     SynthFrames,
@@ -479,8 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out environments, never trained on (default: the last two when there are >= 3)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="last fraction of each fine-tuning environment's frames used to validate (default 0.1)")
-    p.add_argument("--grid-center", type=float, nargs=3, default=list(DEFAULT_REAL_GRID_CENTER_M), metavar=("X", "Y", "Z"),
-                   help="real data: the voxel grid's centre in the camera frame, m (default 0 0.3 3.0)")
+    p.add_argument("--grid-center", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="real data: the voxel grid's centre in the camera frame, m (default: the config's grid_center_m, 0 0.2 3.5)")
     p.add_argument("--init", default=None, help="checkpoint to start from (needed by --finetune without --pretrain)")
     p.add_argument("--config", choices=sorted(CONFIGS), default=None,
                    help="network size (default: the checkpoint's with --init/--resume, else 'paper')")
@@ -645,7 +644,7 @@ def run(args) -> None:
                     print("warning: no validation frames (--val-fraction 0 or one frame per environment); "
                           "validating on the training frames", file=sys.stderr)
                 info = {"source": "real", "path": str(args.real), "finetune_environments": finetune_envs,
-                        "test_environments": test_envs, "grid_center_m": list(args.grid_center),
+                        "test_environments": test_envs, "grid_center_m": list(frames.grid_center_m),
                         "val_fraction": args.val_fraction}
                 train_phase("finetune", config, train_set, val_set, args, out / "finetune", dist, init_state, info)
     finally:

@@ -42,8 +42,28 @@ def example(tiny):
 
 
 def _model(config, seed=0):
+    """A model whose prediction heads are random (they start at zero), so every input shows in the output."""
     torch.manual_seed(seed)
-    return PoseKernelLifter(config).eval()
+    model = PoseKernelLifter(config).eval()
+    with torch.no_grad():
+        for stage in model.stages:
+            torch.nn.init.normal_(stage[-1].weight, std=0.1)
+            torch.nn.init.normal_(stage[-1].bias, std=0.1)
+    return model
+
+
+def test_prediction_heads_start_silent(tiny, example):
+    batch, joints = example
+    torch.manual_seed(0)
+    model = PoseKernelLifter(tiny).eval()
+    with torch.no_grad():
+        outputs = model(batch)
+    assert all(float(out.abs().max()) == 0.0 for out in outputs)
+    # ... but they learn: one step moves them off zero.
+    targets = gaussian_targets(joints, batch["grid_to_camera"], tiny.grid_shape, tiny.voxel_size_m)
+    loss = heatmap_loss(model.train()(batch), targets)
+    loss.backward()
+    assert float(model.stages[0][-1].weight.grad.abs().max()) > 0
 
 
 def _clone(batch):

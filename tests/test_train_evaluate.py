@@ -156,11 +156,21 @@ def test_store_and_real_frames_collate_with_a_pair_mask(store, posekernel_root):
     assert batch["pair_mask"].sum(1).tolist() == [16, 4]
     assert batch["grid_to_camera"].shape == (2, 4, 4) and batch["speed_of_sound"].shape == (2,)
     assert float(batch["kernels"][1, 4:].abs().sum()) == 0.0
-    # the real grid is centred at the default point in front of the camera
+    # both grids are centred at the config's point in front of the camera, level with it (up = -y)
     from pipeline.grid import VoxelGrid
 
-    grid = VoxelGrid(TINY.grid_shape, TINY.voxel_size_m, batch["grid_to_camera"][1].double().numpy())
-    np.testing.assert_allclose(grid.center_camera_m, [0.0, 0.3, 3.0], atol=1e-6)
+    for k in (0, 1):
+        grid = VoxelGrid(TINY.grid_shape, TINY.voxel_size_m, batch["grid_to_camera"][k].double().numpy())
+        np.testing.assert_allclose(grid.center_camera_m, TINY.grid_center_m, atol=1e-6)
+        np.testing.assert_allclose(grid.up_camera, [0.0, -1.0, 0.0], atol=1e-6)
+    # "floor" placement stands the synthetic grid on the room's floor instead
+    floor_cfg = TINY.replace(grid_placement="floor")
+    item = synth.store[0]
+    floor_grid = VoxelGrid(TINY.grid_shape, TINY.voxel_size_m,
+                           SynthFrames(store, floor_cfg, split="train")[0]["grid_to_camera"].double().numpy())
+    cam_to_world = np.asarray(item["cam_to_world"], float)
+    corner_world = cam_to_world @ np.r_[floor_grid.voxel_to_camera(np.array([-0.5, -0.5, -0.5])), 1.0]
+    assert corner_world[2] == pytest.approx(0.0, abs=1e-6)      # bottom face on the floor (z = 0)
     heatmaps = tr.PoseKernelLifter(TINY)(tr.model_inputs(batch))
     assert heatmaps[-1].shape == (2, 15) + TINY.grid_shape
 
