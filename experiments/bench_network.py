@@ -61,11 +61,7 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     if compile_model:
-        # The stages and the per-pair stack compile; the pair pooling (a Python loop) stays eager.
-        model.audio_net = torch.compile(model.audio_net)
-        model.fuse = torch.compile(model.fuse)
-        for i, stage in enumerate(model.stages):
-            model.stages[i] = torch.compile(stage)
+        model.compile_convolutions()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp)
     batch, _ = synthetic_batch(config, infer_batch, pairs, seed=0, device=device)
     model.eval()
@@ -114,6 +110,49 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
     return result
 
 
+def bench_breakdown(config: NetworkConfig, device, pairs: int, batch_size: int, repeats: int, amp: bool) -> dict:
+    """Where a training step's time goes: encodings, the per-pair audio stack, fusion + stages (fwd + bwd)."""
+    torch.manual_seed(0)
+    model = PoseKernelLifter(config).to(device).train()
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp)
+    batch, _ = synthetic_batch(config, batch_size, pairs, seed=1, device=device)
+    with torch.no_grad():
+        centers = model.voxel_centers(batch["grid_to_camera"])
+        encodings = model.audio_encoding(batch, centers)
+        visual = model.visual_encoding(batch, centers)
+    mask = model.pair_mask(batch)
+
+    def encode():
+        with torch.no_grad():
+            c = model.voxel_centers(batch["grid_to_camera"])
+            model.audio_encoding(batch, c), model.visual_encoding(batch, c)
+
+    def audio():
+        with autocast:
+            out = model.audio_features(encodings, mask)
+        out.float().sum().backward()
+
+    audio_out = None
+    with torch.no_grad(), autocast:
+        audio_out = model.audio_features(encodings, mask).float()
+
+    def stages():
+        with autocast:
+            features = model.fuse(torch.cat([audio_out, visual], 1))
+            previous, total = None, 0.0
+            for stage in model.stages:
+                x = features if previous is None else torch.cat([features, previous.to(features.dtype)], 1)
+                previous = stage(x)
+                total = total + previous.float().square().mean()
+        total.backward()
+
+    times = {name: best_time_s(fn, repeats, device) for name, fn in
+             (("encodings_s", encode), ("audio_stack_fwd_bwd_s", audio), ("fusion_and_stages_fwd_bwd_s", stages))}
+    print(f"breakdown {config.name} b{batch_size} {pairs} pairs: " +
+          ", ".join(f"{k[:-2]} {v * 1e3:.1f} ms" for k, v in times.items()), flush=True)
+    return {"config": config.name, "pairs": pairs, "batch": batch_size, **times}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda: bf16 autocast, cudnn benchmark)")
@@ -125,6 +164,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--full-train", action="store_true", help="also time a training step on the full grid (default on cuda)")
     parser.add_argument("--variants", action="store_true",
                         help="time the full grid also with channels_last_3d memory and with torch.compile")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also split a full-grid training step into encodings, audio stack, stages")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -153,6 +194,11 @@ def main(argv=None) -> dict:
             for channels_last, compile_model in ((True, False), (False, True), (True, True)):
                 results.append(bench_case(get_config("paper"), device, args.pairs, infer_batch, full_train,
                                           1 if not gpu else args.repeats, gpu, channels_last, compile_model))
+    breakdown = None
+    if args.breakdown:
+        breakdown = bench_breakdown(get_config("paper") if not args.skip_full else get_config("small"), device,
+                                    args.pairs, train_batch, args.repeats, gpu)
+
     def largest(rows):
         rows = [r for r in rows if r["infer_fps"] >= TARGET_FPS]
         best = max(rows, key=lambda r: r["grid"][0] * r["grid"][1] * r["grid"][2], default=None)
@@ -166,7 +212,8 @@ def main(argv=None) -> dict:
     print(f"largest grid at >= {TARGET_FPS:.0f} frames/s inference (batch {infer_batch}): any network: "
           f"{summary['largest_grid_10fps_any_network']}; the paper's 6-stage/32-channel network: "
           f"{summary['largest_grid_10fps_paper_network']}")
-    return report({"machine": name, "device": str(device), "cases": results, "summary": summary}, args.json, echo=False)
+    return report({"machine": name, "device": str(device), "cases": results, "summary": summary,
+                   "breakdown": breakdown}, args.json, echo=False)
 
 
 if __name__ == "__main__":

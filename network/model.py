@@ -95,6 +95,25 @@ class PoseKernelLifter(nn.Module):
             layers.append(head)
             self.stages.append(nn.Sequential(*layers))
 
+        self._compiled: dict[str, object] = {}
+
+    def compile_convolutions(self, **options) -> PoseKernelLifter:
+        """Compile the convolution stacks with ``torch.compile`` (fuses normalisation and ReLU into
+        the convolutions' neighbours); returns self.
+
+        The pair pooling (a Python loop over frames) stays eager, and the compiled wrappers are kept
+        outside the module tree, so ``state_dict`` keys do not change and checkpoints load either way.
+        Measured on one H200 at the paper's grid, 16 pairs, batch 8, bf16: inference 97 -> 154
+        frames/s, training 38 -> 49 samples/s (``experiments/results/gpu``).
+        """
+        compiled = {"audio_net": torch.compile(self.audio_net, **options), "fuse": torch.compile(self.fuse, **options)}
+        compiled.update({f"stage{i}": torch.compile(stage, **options) for i, stage in enumerate(self.stages)})
+        self._compiled = compiled
+        return self
+
+    def _run(self, name: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self._compiled.get(name, module)(x)
+
     # ------------------------------------------------------------------------------------------
     # Encodings
 
@@ -168,7 +187,7 @@ class PoseKernelLifter(nn.Module):
         grid = encodings.shape[2:]
         flat_mask = mask.reshape(-1)
         present = encodings.reshape(b * p, 1, *grid)[flat_mask]
-        features = self.audio_net(present) if present.shape[0] else present.new_zeros((0, self.config.audio_channels, *grid))
+        features = self._run("audio_net", self.audio_net, present) if present.shape[0] else present.new_zeros((0, self.config.audio_channels, *grid))
         counts = mask.sum(1).tolist()
         pooled, start = [], 0
         for n in counts:
@@ -206,12 +225,12 @@ class PoseKernelLifter(nn.Module):
             audio = self.audio_features(encodings.to(dtype), self.pair_mask(batch))
         else:
             audio = visual.new_zeros((b, cfg.audio_channels, *cfg.grid_shape), dtype=dtype)
-        features = self.fuse(torch.cat([audio, visual.to(audio.dtype)], dim=1))
+        features = self._run("fuse", self.fuse, torch.cat([audio, visual.to(audio.dtype)], dim=1))
         outputs = []
         previous = None
-        for stage in self.stages:
+        for i, stage in enumerate(self.stages):
             x = features if previous is None else torch.cat([features, previous.to(features.dtype)], dim=1)
-            previous = stage(x)
+            previous = self._run(f"stage{i}", stage, x)
             outputs.append(previous)
         return outputs
 

@@ -335,3 +335,25 @@ def test_average_height_lifter_puts_missed_joints_on_the_body_not_at_pixel_zero(
     others = torch.cat([lifted[0, :5], lifted[0, 6:]])
     assert torch.isfinite(lifted).all()
     assert torch.linalg.vector_norm(lifted[0, 5] - others.mean(0)) < 0.5
+
+
+def test_compiled_convolutions_give_the_same_heatmaps_and_checkpoint_keys(tiny, example):
+    batch, _ = example
+    model = _model(tiny)
+    keys = list(model.state_dict())
+    with torch.no_grad():
+        eager = model(batch)[-1]
+        compiled = model.compile_convolutions()(batch)[-1]
+    assert list(model.state_dict()) == keys              # checkpoints load with or without compilation
+    assert torch.allclose(compiled, eager, atol=1e-4)
+
+
+def test_network_benchmark_runs_and_splits_a_training_step(tiny):
+    from experiments.bench_network import bench_breakdown, bench_case
+
+    device = torch.device("cpu")
+    case = bench_case(tiny, device, pairs=2, infer_batch=1, train_batch=1, repeats=1, amp=False)
+    assert case["infer_fps"] > 0 and case["train_samples_per_s"] > 0 and case["parameters"] == count_parameters(
+        PoseKernelLifter(tiny))
+    parts = bench_breakdown(tiny, device, pairs=2, batch_size=1, repeats=1, amp=False)
+    assert all(parts[k] > 0 for k in ("encodings_s", "audio_stack_fwd_bwd_s", "fusion_and_stages_fwd_bwd_s"))

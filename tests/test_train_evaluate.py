@@ -344,3 +344,20 @@ def test_evaluate_writes_metrics_tables_and_picture(pretrained, store, posekerne
     assert ev.main(["--checkpoint", str(ckpt), "--data", str(store), "--methods", "audio_only",
                     "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     assert "--audio-checkpoint" in capsys.readouterr().err
+
+
+def test_torchrun_splits_the_epoch_over_processes(store, tmp_path):
+    """DistributedDataParallel on the CPU (gloo): two processes share each epoch's frames."""
+    n_train = len(SynthFrames(store, TINY, split="train"))
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "network.train", "--pretrain", "synth", "--synth", str(store), "--epochs", "1",
+               "--device", "cpu", "--out", str(out), "--config", "tiny", "--batch-size", "1", "--workers", "0",
+               "--no-progress"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = log_rows(out / "pretrain" / "log.csv")
+    assert len(rows) == 1                                  # one writer: rank 0
+    assert int(rows[0]["steps"]) == -(-n_train // 2)       # each process took half the frames
+    assert tr.load_checkpoint(out / "pretrain" / "last.pt")["epoch"] == 1
