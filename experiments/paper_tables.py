@@ -165,8 +165,15 @@ SCALES = {
 SMALL_ESTIMATE = {
     "generation_min": 5.0,
     "train_step_s": 4.7,       # config 'small', batch 8, 16 pairs, this 2-core CPU
-    "total_min": 45.0,         # estimated from the above; the small scale has not been run end to end yet
+    "total_min": 45.0,         # estimated from the above; measured end to end: 42 min (run.json, total_wall_s)
 }
+
+# How long `full` would take on one H200 (measured there, experiments/results/gpu): the paper network trains at
+# 38 frames/s eager, 49 compiled (16 pairs, batch 8, bf16). Stores: 10,000 + 2,500 + 4 x 500 frames; on a
+# 16-core machine at ~3 frames/s/core ~ 5 min. Training: 8,000 frames x 30 epochs = 240,000 samples = 1.8 h
+# for ours, the same for audio-only, 0.3 h for family A: ~4 h in all on one H200 (the paper: 70 epochs, 36 h
+# on four V100s). Not run in this project: its GPU loans were 15 minutes.
+FULL_ESTIMATE_H200_H = 4.0
 
 
 # ---------------------------------------------------------------------------------------------------------
