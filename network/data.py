@@ -55,6 +55,7 @@ __all__ = [
     "frame_grid",
     "is_zarr_store",
     "list_environments",
+    "pair_counts",
     "real_dataset",
     "sample_frame",
     "synthetic_frame",
@@ -91,16 +92,6 @@ def _fit_kernels(kernels: np.ndarray, samples: int, where: str) -> np.ndarray:
     return normalized.astype(np.float32)
 
 
-def _check_pairs(n_pairs: int, config, where: str) -> None:
-    """The model max-pools over pairs, so any count works, unless the config pins one."""
-    for name in ("num_pairs", "pairs", "n_pairs"):
-        wanted = getattr(config, name, None)
-        if isinstance(wanted, int) and wanted > 0 and wanted != n_pairs:
-            raise DataError(f"{where}: {n_pairs} speaker-microphone pairs, but the network config "
-                            f"{getattr(config, 'name', '')!r} was built for {name} = {wanted}; use data of "
-                            f"that rig or a config without a fixed pair count")
-
-
 def _check_rate(rate_hz: float, config, where: str) -> None:
     want = float(config.sample_rate_hz)
     if abs(float(rate_hz) - want) > 1e-6 * want:
@@ -112,7 +103,6 @@ def _check_rate(rate_hz: float, config, where: str) -> None:
 def _frame(kernels, pair_index, speaker_pos, mic_pos, keypoints2d, intrinsics, speed_of_sound, grid: VoxelGrid,
            joints3d, is_minor, room_id, index, config, where) -> dict:
     pair_index = np.asarray(pair_index, dtype=np.int64)
-    _check_pairs(len(pair_index), config, where)
     return {
         "kernels": torch.from_numpy(_fit_kernels(kernels, int(config.kernel_samples), where)),
         "pair_index": torch.from_numpy(pair_index),
@@ -285,6 +275,26 @@ class RealFrames(torch.utils.data.Dataset):
             return frames[j].environment
         names = getattr(self.samples, "names", None)
         return names[j] if names is not None else ""
+
+
+def pair_counts(frames) -> list[int]:
+    """The distinct speaker-microphone pair counts per frame of a dataset, without reading every frame.
+
+    A synthetic store has one count (its pair axis); real captures have one rig per environment, so the
+    first frame of each environment (or capture folder) is read.
+    """
+    if isinstance(frames, torch.utils.data.Subset):
+        frames = frames.dataset
+    if isinstance(frames, SynthFrames):
+        import zarr
+
+        return [int(zarr.open_group(frames.url, mode="r")["pair_index"].shape[1])]
+    if isinstance(frames, RealFrames):
+        first: dict[str, int] = {}
+        for i in range(len(frames)):
+            first.setdefault(frames.environment_of(i), i)
+        return sorted({len(frames.samples[frames.indices[i]].pair_index) for i in first.values()})
+    return sorted({len(frames[i]["pair_index"]) for i in range(len(frames))})
 
 
 class _RawCaptures:

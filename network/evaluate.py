@@ -232,6 +232,25 @@ def _dataset(data: str, split: str, config, checkpoint: dict, environments, grid
                     "grid_center_m": list(grid_center)}
 
 
+def check_pair_counts(checkpoint: str, state: dict, frames, allow: bool = False) -> list[int]:
+    """Refuse data whose speaker-microphone pair count the model never trained on (unless ``allow``).
+
+    The network max-pools over pairs, so it runs on any count, but a model trained only on 16-pair synthetic
+    rigs is not a fair measure of a 4-pair real rig: that needs fine-tuning first. Checkpoints made before
+    pair counts were recorded are not checked.
+    """
+    from network.data import pair_counts
+
+    counts = pair_counts(frames)
+    seen = (state.get("data") or {}).get("pair_counts")
+    if seen and not allow and not set(counts) <= set(seen):
+        raise EvaluationError(
+            f"{checkpoint} was trained on frames of {seen} speaker-microphone pairs, but this data has {counts}. "
+            f"Fine-tune on this rig first (python -m network.train --finetune real --real DIR --init {checkpoint}), "
+            f"or pass --any-pair-count to evaluate anyway")
+    return counts
+
+
 def _collect(loader) -> dict:
     out = {k: [] for k in ("truth", "is_minor", "keypoints2d", "intrinsics", "index")}
     for batch in loader:
@@ -275,7 +294,7 @@ def _plot(path: Path, truth, predictions: dict, frames: int = 4) -> None:
 def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "results", methods=None,
              audio_checkpoint: str | None = None, environments=None, grid_center=None, batch_size: int = 4,
              device: str = "auto", workers: int = 0, thresholds_cm=PCK_THRESHOLDS_CM, max_frames: int | None = None,
-             progress: bool = True, stature_prior_m: float = 1.7) -> dict:
+             progress: bool = True, stature_prior_m: float = 1.7, any_pair_count: bool = False) -> dict:
     """Run the methods on the same frames and write metrics.json, tables.md and skeletons.png to ``out``."""
     from network.baselines import lift_average_height
     from network.data import collate
@@ -293,6 +312,7 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
     model, state = load_model(checkpoint, device=dev)
     config = state["config_obj"]
     frames, data_info = _dataset(data, split, config, state, environments, grid_center)
+    check_pair_counts(checkpoint, state, frames, any_pair_count)
     subset = list(range(len(frames) if max_frames is None else min(max_frames, len(frames))))
     frames_used = torch.utils.data.Subset(frames, subset)
 
@@ -322,6 +342,7 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
                 raise EvaluationError(f"--audio-checkpoint {audio_checkpoint} was trained with use_vision=True; "
                                       f"train the audio-only model with --no-vision")
             audio_frames, _ = _dataset(data, split, audio_cfg, state, environments, grid_center)
+            check_pair_counts(audio_checkpoint, audio_state, audio_frames, any_pair_count)
             r = predict(audio_model, loader(torch.utils.data.Subset(audio_frames, subset)), dev, amp,
                         progress=progress, desc=method)
         else:   # vision_avg_height
@@ -366,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--max-frames", type=int, default=None, help="evaluate only the first N frames")
+    p.add_argument("--any-pair-count", action="store_true",
+                   help="evaluate even on a pair count the model never trained on (e.g. synthetic 16 -> real 4)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -379,7 +402,8 @@ def main(argv=None) -> int:
         summary = evaluate(args.checkpoint, args.data, split=args.split, out=args.out, methods=args.methods,
                            audio_checkpoint=args.audio_checkpoint, environments=args.environments,
                            grid_center=args.grid_center, batch_size=args.batch_size, device=args.device,
-                           workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress)
+                           workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress,
+                           any_pair_count=args.any_pair_count)
     except (EvaluationError, DataError, CheckpointError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -66,6 +66,7 @@ from network.data import (
     collate,
     list_environments,
     model_inputs,
+    pair_counts,
     real_dataset,
 )
 from network.heatmaps import gaussian_targets, heatmap_loss, soft_argmax_joints
@@ -541,6 +542,12 @@ def _choose_environments(real: str, finetune, test) -> tuple[list[str], list[str
     return list(finetune), list(test)
 
 
+def _seen_pairs(init_state: dict | None, counts: list[int]) -> list[int]:
+    """Pair counts a model has trained on: those of its initialisation and of this phase's data."""
+    before = (init_state or {}).get("data", {}).get("pair_counts") or []
+    return sorted(set(before) | set(int(c) for c in counts))
+
+
 def _split_tail(frames, fraction: float) -> tuple[list[int], list[int]]:
     """Per environment, the last ``fraction`` of frames (at least one when it has >= 2) validate."""
     by_env: dict[str, list[int]] = {}
@@ -637,7 +644,8 @@ def run(args) -> None:
                           file=sys.stderr)
                     val_set = train_set
                 info = {"source": "synth", "path": str(args.synth), "train_split": "train",
-                        "val_split": "val" if val_set is not train_set else "train"}
+                        "val_split": "val" if val_set is not train_set else "train",
+                        "pair_counts": _seen_pairs(init_state, pair_counts(train_set))}
                 best = train_phase("pretrain", config, train_set, val_set, args, out / "pretrain", dist, init_state, info)
                 init_state = load_checkpoint(best if best.exists() else out / "pretrain" / "last.pt")
             else:
@@ -649,9 +657,15 @@ def run(args) -> None:
                 if not val_idx:
                     print("warning: no validation frames (--val-fraction 0 or one frame per environment); "
                           "validating on the training frames", file=sys.stderr)
+                counts = pair_counts(frames)
+                before = (init_state or {}).get("data", {}).get("pair_counts")
+                if dist.main and before and not set(counts) <= set(before):
+                    print(f"note: the model was trained on frames of {before} speaker-microphone pairs and these "
+                          f"captures have {counts}; the max-pool over pairs takes any count and fine-tuning adapts "
+                          f"the model to this rig", file=sys.stderr)
                 info = {"source": "real", "path": str(args.real), "finetune_environments": finetune_envs,
                         "test_environments": test_envs, "grid_center_m": list(frames.grid_center_m),
-                        "val_fraction": args.val_fraction}
+                        "val_fraction": args.val_fraction, "pair_counts": _seen_pairs(init_state, counts)}
                 train_phase("finetune", config, train_set, val_set, args, out / "finetune", dist, init_state, info)
     finally:
         dist.close()

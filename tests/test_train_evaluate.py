@@ -284,7 +284,12 @@ def test_finetune_on_posekernel_layout_from_init(pretrained, posekernel_root, tm
     assert "overlap" in capsys.readouterr().err
     assert tr.main(base + ["--finetune-environments", "environment1", "environment2",
                            "--test-environments", "environment3"]) == 0
+    assert "[16]" in capsys.readouterr().err                 # the rig change is named, not fatal
     state = tr.load_checkpoint(out / "finetune" / "best.pt")
+    assert state["data"]["pair_counts"] == [4, 16]          # pretraining's rigs and this one
+    # the fine-tuned model is evaluated on the held-out 4-pair environment without complaint
+    assert ev.main(["--checkpoint", str(out / "finetune" / "best.pt"), "--data", str(posekernel_root),
+                    "--split", "test", "--methods", "ours", "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
     assert state["data"]["test_environments"] == ["environment3"]
     assert state["data"]["finetune_environments"] == ["environment1", "environment2"]
     assert len(log_rows(out / "finetune" / "log.csv")) == 1
@@ -334,9 +339,17 @@ def test_evaluate_writes_metrics_tables_and_picture(pretrained, store, posekerne
     assert "## Table 1. MPJPE" in tables and "## Table 2. PCK@t" in tables
     assert "| Method | Head | Neck | Hand | Elbow | Shoulder | Hip | Knee | Foot | Mean |" in tables
     assert (out / "skeletons.png").stat().st_size > 1000
-    # real data: the held-out environment; audio_only needs its checkpoint
-    assert ev.main(["--checkpoint", str(ckpt), "--data", str(posekernel_root), "--environments", "environment3",
-                    "--methods", "ours", "vision_avg_height", "--out", str(tmp_path / "real"), "--no-progress"]) == 0
+    # real data: the held-out environment. The model saw only 16-pair synthetic rigs: refused, with the fix...
+    assert tr.load_checkpoint(ckpt)["data"]["pair_counts"] == [16]
+    real_args = ["--checkpoint", str(ckpt), "--data", str(posekernel_root), "--environments", "environment3",
+                 "--methods", "ours", "vision_avg_height", "--out", str(tmp_path / "real"), "--no-progress"]
+    capsys.readouterr()
+    assert ev.main(real_args) == 2
+    err = capsys.readouterr().err
+    assert "[16]" in err and "[4]" in err and "--finetune real" in err and "--any-pair-count" in err
+    assert not (tmp_path / "real" / "metrics.json").exists()
+    # ... unless asked for; audio_only needs its checkpoint
+    assert ev.main(real_args + ["--any-pair-count"]) == 0
     real = json.loads((tmp_path / "real" / "metrics.json").read_text())
     assert real["frames"] == 2 and real["environments"] == ["environment3"]
     assert real["methods"]["ours"]["mpjpe_cm"]["minor"]["Mean"] is None        # no minors there: null
