@@ -240,9 +240,10 @@ def check_pair_counts(checkpoint: str, state: dict, frames, allow: bool = False)
     pair counts were recorded are not checked.
     """
     from network.data import pair_counts
+    from network.train import trained_pair_counts
 
     counts = pair_counts(frames)
-    seen = (state.get("data") or {}).get("pair_counts")
+    seen = trained_pair_counts(state)
     if seen and not allow and not set(counts) <= set(seen):
         raise EvaluationError(
             f"{checkpoint} was trained on frames of {seen} speaker-microphone pairs, but this data has {counts}. "

@@ -337,7 +337,7 @@ def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args, out
     torch.manual_seed(args.seed + dist.rank)
 
     model = PoseKernelLifter(config).to(device)
-    if getattr(args, "compile", False):
+    if args.compile:
         model.compile_convolutions()
     optimizer = _optimizer(args, model)
     start_epoch, best, steps = 0, float("inf"), 0
@@ -542,10 +542,14 @@ def _choose_environments(real: str, finetune, test) -> tuple[list[str], list[str
     return list(finetune), list(test)
 
 
+def trained_pair_counts(state: dict | None) -> list[int]:
+    """Speaker-microphone pair counts a checkpoint's model trained on ([] when not recorded)."""
+    return list(((state or {}).get("data") or {}).get("pair_counts") or [])
+
+
 def _seen_pairs(init_state: dict | None, counts: list[int]) -> list[int]:
     """Pair counts a model has trained on: those of its initialisation and of this phase's data."""
-    before = (init_state or {}).get("data", {}).get("pair_counts") or []
-    return sorted(set(before) | set(int(c) for c in counts))
+    return sorted(set(trained_pair_counts(init_state)) | set(int(c) for c in counts))
 
 
 def _split_tail(frames, fraction: float) -> tuple[list[int], list[int]]:
@@ -658,7 +662,7 @@ def run(args) -> None:
                     print("warning: no validation frames (--val-fraction 0 or one frame per environment); "
                           "validating on the training frames", file=sys.stderr)
                 counts = pair_counts(frames)
-                before = (init_state or {}).get("data", {}).get("pair_counts")
+                before = trained_pair_counts(init_state)
                 if dist.main and before and not set(counts) <= set(before):
                     print(f"note: the model was trained on frames of {before} speaker-microphone pairs and these "
                           f"captures have {counts}; the max-pool over pairs takes any count and fine-tuning adapts "
