@@ -11,11 +11,12 @@ Fields that the paper leaves open are documented where they are defined (``convs
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
 
-class NetworkConfigError(ValueError):
+class NetworkConfigError(InputError):
     """A network configuration has an impossible or inconsistent value."""
 
 

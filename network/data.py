@@ -36,6 +36,7 @@ real rig's unknown gain is gone and amplitudes are in the synthetic range.
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -71,7 +72,7 @@ REQUIRED_STORE_ARRAYS = ("kernels", "kernel_scale", "pair_index", "speaker_pos",
                          "speed_of_sound")
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Training / evaluation data is missing, malformed or does not fit the network's config."""
 
 

@@ -34,6 +34,7 @@ adults separately (NaN / "--" for a population with no frames).
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import argparse
 import json
 import math
@@ -71,7 +72,7 @@ METHOD_LABELS = {
 }
 
 
-class EvaluationError(ValueError):
+class EvaluationError(InputError):
     """Bad arguments or data for an evaluation (exit code 2)."""
 
 

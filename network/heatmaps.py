@@ -5,6 +5,7 @@ Voxel coordinates follow ``pipeline.grid``: voxel (i, j, k)'s centre is at conti
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import itertools
 
 import torch
@@ -12,7 +13,7 @@ import torch
 from pipeline.grid import camera_to_voxel, voxel_to_camera
 
 
-class HeatmapInputError(ValueError):
+class HeatmapInputError(InputError):
     """Heatmaps, targets or joints of inconsistent shapes."""
 
 

@@ -25,6 +25,7 @@ their shapes, so checkpoints of ablations load the same way).
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import torch
 from torch import nn
 
@@ -41,7 +42,7 @@ REQUIRED_KEYS = ("kernels", "pair_index", "speaker_pos", "mic_pos", "keypoints2d
                  "speed_of_sound", "grid_to_camera")
 
 
-class ModelInputError(ValueError):
+class ModelInputError(InputError):
     """The batch given to the network is missing a key or has inconsistent shapes."""
 
 

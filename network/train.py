@@ -44,6 +44,7 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its ``LOCAL_RANK`
 """
 from __future__ import annotations
 
+from core.errors import InputError, TargetMissedError
 import argparse
 import csv
 import json
@@ -95,7 +96,7 @@ SYNTH_HELP = ("make the synthetic store first:\n    python -m simulator.generate
 LOG_FIELDS = ("phase", "epoch", "steps", "train_loss", "val_loss", "val_mpjpe_cm", "lr", "seconds", "best")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(TargetMissedError):
     """Training cannot go on (the message says why); the last good checkpoint is kept."""
 
 
@@ -103,11 +104,11 @@ class NonFiniteLossError(TrainingError):
     """The loss or the gradients became NaN/inf."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, not ours, or made with another network configuration."""
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad command-line arguments or missing data (exit code 2)."""
 
 

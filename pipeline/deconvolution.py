@@ -45,6 +45,7 @@ Example::
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import numpy as np
 
 __all__ = [
@@ -63,7 +64,7 @@ DEFAULT_REGULARIZATION = 1e-3       # lambda, relative to the chirp's peak power
 DEFAULT_BAND_TAPER_HZ = 300.0       # raised-cosine roll-off inside each band edge
 
 
-class DeconvolutionInputError(ValueError):
+class DeconvolutionInputError(InputError):
     """An input of the deconvolution is invalid; the message names the argument and the fix."""
 
 

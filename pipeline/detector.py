@@ -25,6 +25,7 @@ the image keep their (u, v) and get confidence 0.
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ NUM_JOINTS = len(JOINT_NAMES)
 SWAP_INDEX_PAIRS = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in LEFT_RIGHT_PAIRS])
 
 
-class DetectorInputError(ValueError):
+class DetectorInputError(InputError):
     """The detector model was given an invalid configuration or input."""
 
 

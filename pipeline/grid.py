@@ -35,6 +35,7 @@ Batches: the network sees one grid pose per frame. :func:`stack_grid_poses` turn
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,7 @@ DEFAULT_GRID_SHAPE = (70, 70, 50)
 DEFAULT_VOXEL_SIZE_M = 0.05
 
 
-class GridInputError(ValueError):
+class GridInputError(InputError):
     """A voxel grid was given an invalid shape, pose or direction."""
 
 

@@ -25,6 +25,7 @@ on the heatmap border.
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import json
 import warnings
 from pathlib import Path
@@ -50,7 +51,7 @@ COCO17_DIRECT = {
 COCO17_HEAD = {"nose": 0, "l_eye": 1, "r_eye": 2, "l_ear": 3, "r_ear": 4}
 
 
-class KeypointFileError(ValueError):
+class KeypointFileError(InputError):
     """A keypoint file is unreadable or lacks a field."""
 
 

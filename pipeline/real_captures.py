@@ -21,6 +21,7 @@ Every error names the file and the field at fault and says what to do.
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import json
 import re
 import warnings
@@ -64,7 +65,7 @@ BODY25_SLOT = {"pelvis": 8, "neck": 1, "head": 0, "r_shoulder": 2, "r_elbow": 3,
                "l_ankle": 14}
 
 
-class CaptureFormatError(ValueError):
+class CaptureFormatError(InputError):
     """A capture file is missing, unreadable or inconsistent; the message names the file and the field."""
 
 

@@ -14,6 +14,7 @@ and ``age_years`` NaN, ``activity`` and ``split`` "" , ``occluded`` all False.
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ from bodies.joints import JOINT_NAMES
 NUM_JOINTS = len(JOINT_NAMES)
 
 
-class SampleError(ValueError):
+class SampleError(InputError):
     """A sample's field has the wrong shape or value; the message names the field."""
 
 

@@ -20,6 +20,7 @@ Both functions are plain differentiable torch operations; run them on the device
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import torch
 
 # Pairs are processed in chunks so that each chunk's (B, pairs, voxels) work tensors hold at most
@@ -27,7 +28,7 @@ import torch
 DEFAULT_MAX_CHUNK_ELEMENTS = 4_000_000
 
 
-class EncodingInputError(ValueError):
+class EncodingInputError(InputError):
     """An encoding was given tensors of the wrong shape or impossible values."""
 
 

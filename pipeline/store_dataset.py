@@ -11,6 +11,7 @@ opens (``file://``, ``s3://``, ...).
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from typing import Iterable
 
 import numpy as np
@@ -28,7 +29,7 @@ _FIELDS = {
 }
 
 
-class StoreFormatError(ValueError):
+class StoreFormatError(InputError):
     """The store is not a dataset this reader understands."""
 
 

@@ -7,8 +7,10 @@ field and says how to fix it, e.g.::
     room (x in [0, 6], y in [0, 5], z in [0, 3] m); move it inside the room.
 """
 
+from core.errors import InputError
 
-class RoomInputError(ValueError):
+
+class RoomInputError(InputError):
     """A parameter of a room, material, rig, camera or sampler is invalid."""
 
 

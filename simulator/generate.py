@@ -24,6 +24,7 @@ then pipeline's deconvolution and detector), as the design page draws it; it is 
 """
 from __future__ import annotations
 
+from core.errors import InputError
 import argparse
 import dataclasses
 import json
@@ -45,7 +46,7 @@ DEFAULT_OUT = "data/synth.zarr"
 RIGS = ("mixed", "co-located", "separated")
 
 
-class GenerationError(ValueError):
+class GenerationError(InputError):
     """A generation argument or the output store is unusable; the message says how to fix it."""
 
 

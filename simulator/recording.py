@@ -24,6 +24,7 @@ so that the deconvolution of the recordings (pipeline) can be checked against it
 """
 from __future__ import annotations
 
+from core.errors import InputError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,7 @@ from simulator.room_response import RoomAcoustics, compute_room_acoustics
 from simulator.signals import ChirpPlan
 
 
-class SimulationInputError(ValueError):
+class SimulationInputError(InputError):
     """A simulation parameter or input is invalid; the message names the field and the fix."""
 
 
