@@ -19,8 +19,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from bodies.errors import BodyInputError
 from bodies.joints import JOINT_INDEX, JOINT_NAMES
 from bodies.subjects import Subject
+from core.checks import check_finite_array, check_number
+
+#: Highest a body's lowest point may be placed above the floor (a jump, a raised platform), metres.
+MAX_FLOOR_OFFSET_M = 2.0
 
 # Rigid segments moved by the pose representation, and the segment each hangs from.
 SEGMENT_PARENTS: dict[str, str | None] = {
@@ -89,7 +94,23 @@ class PosedBody:
     def is_minor(self) -> bool:
         return self.subject.is_minor
 
+    def __post_init__(self) -> None:
+        # A NaN or misshapen body is refused where it is made, not found later as a silent NaN echo.
+        # (checked, not converted: vertices stay float32 as the model made them)
+        check_finite_array("vertices", self.vertices, shape=(None, 3), error=BodyInputError)
+        check_finite_array("joints", self.joints, shape=(len(JOINT_NAMES), 3), error=BodyInputError)
+        faces = np.asarray(self.faces)
+        if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer) or \
+                (faces.size and (faces.min() < 0 or faces.max() >= len(self.vertices))):
+            raise BodyInputError(f"faces has shape {faces.shape} / dtype {faces.dtype}; pass (F, 3) integer indices "
+                                 f"of the {len(self.vertices)} vertices")
+        self.stature_m = check_number("stature_m", self.stature_m, 0.0, 3.0, low_open=True, error=BodyInputError)
+        if not isinstance(self.subject, Subject):
+            raise BodyInputError(f"subject is a {type(self.subject).__name__}; pass a bodies.Subject")
+
     def joint(self, name: str) -> np.ndarray:
+        if name not in JOINT_INDEX:
+            raise BodyInputError(f"joint {name!r} is unknown; choose one of: {', '.join(JOINT_NAMES)}")
         return self.joints[JOINT_INDEX[name]]
 
     def footprint_radius_m(self) -> float:
@@ -99,8 +120,11 @@ class PosedBody:
 
     def translated(self, offset_m) -> "PosedBody":
         """The same body moved by ``offset_m`` (2 or 3 components, metres)."""
+        move = check_finite_array("offset_m", offset_m, error=BodyInputError).ravel()
+        if len(move) not in (2, 3):
+            raise BodyInputError(f"offset_m has {len(move)} components; pass (dx, dy) or (dx, dy, dz) in metres")
         offset = np.zeros(3)
-        offset[: len(offset_m)] = offset_m
+        offset[: len(move)] = move
         seat = None if self.seat_center_xy_m is None else self.seat_center_xy_m + offset[:2]
         seat_height = None if self.seat_height_m is None else self.seat_height_m + offset[2]
         return replace(self, vertices=(self.vertices + offset).astype(self.vertices.dtype),
@@ -182,6 +206,16 @@ def split_rotation(rotation: np.ndarray, parts: int) -> np.ndarray:
     return Rotation.from_rotvec(rotvec / parts).as_matrix()
 
 
+def check_position_xy(position_xy_m, name: str = "position_xy_m") -> np.ndarray:
+    """(2,) finite floor position in metres, or BodyInputError naming ``name``."""
+    return check_finite_array(name, position_xy_m, shape=(2,), error=BodyInputError)
+
+
+def check_heading(heading_rad, name: str = "heading_rad") -> float:
+    """A finite heading in radians (any number of turns), or BodyInputError naming ``name``."""
+    return check_number(name, heading_rad, error=BodyInputError)
+
+
 def place_body(vertices: np.ndarray, joints: np.ndarray, heading_rad: float,
                position_xy_m: np.ndarray, floor_offset_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Move a body from its body frame into the room frame.
@@ -195,6 +229,9 @@ def place_body(vertices: np.ndarray, joints: np.ndarray, heading_rad: float,
     Returns:
         vertices (V, 3), joints (15, 3) in the room frame.
     """
+    heading_rad = check_heading(heading_rad)
+    position_xy_m = check_position_xy(position_xy_m)
+    floor_offset_m = check_number("floor_offset_m", floor_offset_m, 0.0, MAX_FLOOR_OFFSET_M, error=BodyInputError)
     yaw = heading_rad + np.pi / 2  # the body frame faces -y, i.e. heading -90 degrees
     c, s = np.cos(yaw), np.sin(yaw)
     rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

@@ -19,9 +19,13 @@ import numpy as np
 
 from bodies.errors import BodyInputError
 from bodies.joints import JOINT_INDEX
-from bodies.model import SEGMENT_INDEX, SEGMENTS, BodyModel, PosedBody, RestSkeleton, place_body
+from bodies.model import (
+    MAX_FLOOR_OFFSET_M, SEGMENT_INDEX, SEGMENTS, BodyModel, PosedBody, RestSkeleton, check_heading, check_position_xy,
+    place_body,
+)
 from bodies.rotations import apply, axis_angle, rot_x, rot_y, rot_z, signed_angle, swing
 from bodies.subjects import Subject
+from core.checks import check_finite_array, check_number, check_whole
 
 # Anatomical joint limits (degrees), after the AAOS range-of-motion tables, slightly tightened.
 JOINT_LIMITS_DEG: dict[str, tuple[float, float]] = {
@@ -48,16 +52,23 @@ FEET_ON_FLOOR = frozenset(ACTIVITIES) - {"jumping"}
 
 
 def check_activity(activity: str) -> None:
-    if activity not in ACTIVITIES:
+    if not isinstance(activity, str) or activity not in ACTIVITIES:
         raise BodyInputError(f"activity={activity!r} is unknown; choose one of: {', '.join(ACTIVITIES)}")
 
 
 def clip_to_limits(angles_deg: dict[str, float]) -> dict[str, float]:
-    """Every angle named, missing ones 0, all inside :data:`JOINT_LIMITS_DEG`."""
+    """Every angle named, missing ones 0, all inside :data:`JOINT_LIMITS_DEG`.
+
+    A NaN angle is refused (clipping would keep it and give a NaN body).
+    """
+    if not isinstance(angles_deg, dict):
+        raise BodyInputError(f"angles_deg is a {type(angles_deg).__name__}; pass a dict of joint angle -> degrees")
     unknown = set(angles_deg) - set(JOINT_LIMITS_DEG)
     if unknown:
         raise BodyInputError(f"unknown joint angle(s) {sorted(unknown)}; known: {', '.join(ANGLE_NAMES)}")
-    return {k: min(max(float(angles_deg.get(k, 0.0)), lo), hi) for k, (lo, hi) in JOINT_LIMITS_DEG.items()}
+    angles = {k: check_number(f"angles_deg[{k!r}]", angles_deg.get(k, 0.0), error=BodyInputError)
+              for k in JOINT_LIMITS_DEG}
+    return {k: min(max(angles[k], lo), hi) for k, (lo, hi) in JOINT_LIMITS_DEG.items()}
 
 
 # -- angles -> segment rotations ----------------------------------------------------------------
@@ -294,13 +305,22 @@ class PoseSamplerConfig:
     max_interpenetration_m: float = 0.02
 
     def __post_init__(self) -> None:
-        for a in self.activity_weights:
+        if not isinstance(self.activity_weights, dict):
+            raise BodyInputError("activity_weights must be a dict of activity -> relative weight")
+        for a, weight in self.activity_weights.items():
             check_activity(a)
+            self.activity_weights[a] = check_number(f"activity_weights[{a!r}]", weight, 0.0, error=BodyInputError)
         if sum(self.activity_weights.values()) <= 0:
             raise BodyInputError("activity_weights must give at least one activity a positive weight")
-        lo, hi = self.jump_height_m
-        if not 0 < lo <= hi:
-            raise BodyInputError(f"jump_height_m={self.jump_height_m} must satisfy 0 < min <= max")
+        jump = check_finite_array("jump_height_m", self.jump_height_m, shape=(2,), error=BodyInputError)
+        lo, hi = jump
+        if not 0 < lo <= hi <= MAX_FLOOR_OFFSET_M:
+            raise BodyInputError(f"jump_height_m={self.jump_height_m} must satisfy 0 < min <= max "
+                                 f"<= {MAX_FLOOR_OFFSET_M:g} m")
+        self.jump_height_m = (float(lo), float(hi))
+        self.candidates = check_whole("candidates", self.candidates, 1, 1024, error=BodyInputError)
+        self.max_interpenetration_m = check_number("max_interpenetration_m", self.max_interpenetration_m,
+                                                   0.0, 1.0, error=BodyInputError)
 
 
 class PoseSampler:
@@ -314,10 +334,15 @@ class PoseSampler:
     """
 
     def __init__(self, model: BodyModel, config: PoseSamplerConfig | None = None):
+        if not isinstance(model, BodyModel):
+            raise BodyInputError(f"model is a {type(model).__name__}; pass a body model from bodies.load_body_model")
+        if config is not None and not isinstance(config, PoseSamplerConfig):
+            raise BodyInputError(f"config is a {type(config).__name__}; pass a PoseSamplerConfig or None")
         self.model = model
         self.config = config or PoseSamplerConfig()
 
     def random_activity(self, rng: np.random.Generator) -> str:
+        _check_rng(rng)
         names = list(self.config.activity_weights)
         weights = np.array([self.config.activity_weights[n] for n in names], float)
         return names[rng.choice(len(names), p=weights / weights.sum())]
@@ -326,6 +351,12 @@ class PoseSampler:
                position_xy_m=(0.0, 0.0), heading_rad: float | None = None) -> PosedBody:
         """A posed body: ``activity`` (random if None), pelvis above ``position_xy_m``,
         facing ``heading_rad`` (random if None)."""
+        # every argument checked before the body model runs
+        _check_rng(rng)
+        _check_subject(subject)
+        position_xy = check_position_xy(position_xy_m)
+        if heading_rad is not None:
+            heading_rad = check_heading(heading_rad)
         activity = activity or self.random_activity(rng)
         check_activity(activity)
         rest = self.model.rest_skeleton([subject])
@@ -342,27 +373,35 @@ class PoseSampler:
             heading_rad = float(rng.uniform(-np.pi, np.pi))
         lift = float(rng.uniform(*self.config.jump_height_m)) if activity == "jumping" else 0.0
         return self._finish(subject, activity, angles[best], vertices[best], joints[best],
-                            float(statures[best]), np.asarray(position_xy_m, float), heading_rad, lift)
+                            float(statures[best]), position_xy, heading_rad, lift)
 
     def pose(self, subject: Subject, angles_deg: dict[str, float], activity: str = "standing",
              position_xy_m=(0.0, 0.0), heading_rad: float = -np.pi / 2,
              floor_offset_m: float = 0.0) -> PosedBody:
         """Pose a subject with given anatomical angles (no sampling, no rejection)."""
+        _check_subject(subject)
         check_activity(activity)
         angles = clip_to_limits(angles_deg)
+        position_xy, heading_rad = check_position_xy(position_xy_m), check_heading(heading_rad)
+        floor_offset_m = _check_floor_offset(floor_offset_m)
         rest = self.model.rest_skeleton([subject])
         vertices, joints, statures = self.model.forward([subject], segment_rotations([angles], rest))
         return self._finish(subject, activity, angles, vertices[0], joints[0], float(statures[0]),
-                            np.asarray(position_xy_m, float), heading_rad, floor_offset_m)
+                            position_xy, heading_rad, floor_offset_m)
 
     def pose_rotations(self, subject: Subject, rotations: np.ndarray, activity: str = "motion_file",
                        position_xy_m=(0.0, 0.0), heading_rad: float = -np.pi / 2,
                        floor_offset_m: float = 0.0) -> list[PosedBody]:
         """Pose a subject with ready segment rotations (B, S, 3, 3), e.g. from
         :func:`bodies.motion.smpl_segment_rotations`; each frame is grounded and placed."""
+        _check_subject(subject)
+        if not isinstance(activity, str) or not activity:
+            raise BodyInputError(f"activity={activity!r}; pass a label (a string) for these frames")
+        rotations = _check_rotations(rotations)
+        position_xy, heading_rad = check_position_xy(position_xy_m), check_heading(heading_rad)
+        floor_offset_m = _check_floor_offset(floor_offset_m)
         vertices, joints, statures = self.model.forward([subject], rotations)
-        return [self._finish(subject, activity, {}, v, j, float(st), np.asarray(position_xy_m, float),
-                             heading_rad, floor_offset_m)
+        return [self._finish(subject, activity, {}, v, j, float(st), position_xy, heading_rad, floor_offset_m)
                 for v, j, st in zip(vertices, joints, statures)]
 
     def _hand_to_mouth(self, rng, subject, rest, base: dict) -> list[dict]:
@@ -391,6 +430,34 @@ class PoseSampler:
             stature_m=stature, subject=subject, activity=activity, seat_height_m=seat_height,
             seat_center_xy_m=seat_center, heading_rad=heading, pose_angles_deg=dict(angles),
         )
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise BodyInputError(f"rng is a {type(rng).__name__}; pass a numpy.random.Generator, "
+                             "e.g. np.random.default_rng(seed) with a seed >= 0")
+
+
+def _check_subject(subject) -> None:
+    if not isinstance(subject, Subject):
+        raise BodyInputError(f"subject is a {type(subject).__name__}; pass a bodies.Subject "
+                             "(e.g. from SubjectSampler().sample(rng))")
+
+
+def _check_floor_offset(floor_offset_m) -> float:
+    return check_number("floor_offset_m", floor_offset_m, 0.0, MAX_FLOOR_OFFSET_M, error=BodyInputError)
+
+
+def _check_rotations(rotations) -> np.ndarray:
+    """(B, S, 3, 3) finite rotation matrices (orthonormal, determinant +1)."""
+    rotations = check_finite_array("rotations", rotations, shape=(None, len(SEGMENTS), 3, 3), error=BodyInputError)
+    if len(rotations) == 0:
+        raise BodyInputError("rotations holds no frame; pass (B, S, 3, 3) segment rotations with B >= 1")
+    gram = np.swapaxes(rotations, -1, -2) @ rotations
+    if not (np.allclose(gram, np.eye(3), atol=1e-4) and np.allclose(np.linalg.det(rotations), 1.0, atol=1e-4)):
+        raise BodyInputError("rotations holds matrices that are not rotations (orthonormal, determinant +1); "
+                             "pass segment rotations, e.g. from bodies.motion.smpl_segment_rotations")
+    return rotations
 
 
 def _repeat(rest: RestSkeleton, n: int) -> RestSkeleton:

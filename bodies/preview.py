@@ -4,21 +4,34 @@ Example::
 
     python -m bodies.preview --activity sitting --age 8 --seed 0 \\
         --out body.ply --json body.json --png body.png
+
+Every argument is checked and every output claimed before the body model is built (a minute on
+first use): an unsupported format, a folder, or an existing file this command did not write is
+refused with exit 2. Files are written whole or not at all; a second run replaces its own files.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from bodies import ACTIVITIES, BACKENDS, SMPL_DIR_ENV, BodyInputError, BodyModelFilesMissing, load_body_model
+from bodies import ACTIVITIES, BACKENDS, SMPL_DIR_ENV, BodyInputError, load_body_model
 from bodies.joints import SKELETON_EDGE_INDICES
 from bodies.model import PosedBody
 from bodies.poses import PoseSampler
 from bodies.subjects import MAX_AGE_YEARS, MIN_AGE_YEARS, SubjectSampler
+from core.checks import check_choice, check_number, check_whole
+from core.cli import run_command
+from core.outputs import atomic_write, claim_output_file, png_metadata, write_json
+
+WRITER = "bodies.preview"
+#: Mesh formats of --out. PLY and OBJ carry a header comment naming this command, so that a second
+#: run may replace its own mesh; a GLB cannot, so an existing one is never replaced.
+MESH_SUFFIXES = (".ply", ".obj", ".glb")
+_MESH_MARK = f"written_by {WRITER}"
 
 
 def draw_body(ax, body: PosedBody, view: str = "front") -> None:
@@ -56,7 +69,7 @@ def draw_body(ax, body: PosedBody, view: str = "front") -> None:
 
 
 def render_views(body: PosedBody, path: str | Path, title: str | None = None) -> None:
-    """The body from the front and from its left side, saved as PNG."""
+    """The body from the front and from its left side, saved as PNG (atomically, marked as ours)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,42 +84,105 @@ def render_views(body: PosedBody, path: str | Path, title: str | None = None) ->
     fig.suptitle(title or f"{body.activity}, age {body.subject.age_years:.0f}, {body.subject.sex}, "
                  f"stature {body.stature_m:.2f} m")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", metadata=png_metadata(WRITER)))
     plt.close(fig)
 
 
-def write_ply(body: PosedBody, path: str | Path) -> None:
-    body.to_trimesh().export(str(path))
+def mesh_bytes(body: PosedBody, suffix: str) -> bytes:
+    """The posed mesh as a .ply, .obj or .glb file; PLY and OBJ name this command in their header."""
+    from trimesh.exchange.obj import export_obj
+    from trimesh.exchange.ply import export_ply
+
+    mesh = body.to_trimesh()
+    if suffix == ".ply":
+        data = export_ply(mesh)
+        header_line_end = data.index(b"\n", data.index(b"\nformat ")) + 1  # comments follow the format line
+        return data[:header_line_end] + f"comment {_MESH_MARK}\n".encode() + data[header_line_end:]
+    if suffix == ".obj":
+        return export_obj(mesh, header=_MESH_MARK).encode()
+    if suffix == ".glb":
+        return mesh.export(file_type="glb")
+    raise BodyInputError(f"mesh format {suffix!r} is not supported; use one of {', '.join(MESH_SUFFIXES)}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_mesh(body: PosedBody, path: str | Path) -> None:
+    """Write the posed mesh in the format of ``path``'s suffix, atomically."""
+    data = mesh_bytes(body, Path(path).suffix.lower())
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def _mesh_is_ours(path: Path) -> bool:
+    """True for a .ply or .obj whose header says this command wrote it (core.outputs reads JSON and PNG only)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return False
+    if path.suffix.lower() == ".ply":
+        return head.startswith(b"ply") and f"\ncomment {_MESH_MARK}\n".encode() in head.split(b"end_header")[0]
+    if path.suffix.lower() == ".obj":
+        return head.startswith(f"# {_MESH_MARK}\n".encode())
+    return False
+
+
+def _claim_outputs(args) -> None:
+    """Refuse, before any work, an output of the wrong format or one this command may not write."""
+    wanted = [("--out", args.out, MESH_SUFFIXES), ("--json", args.json, (".json",)), ("--png", args.png, (".png",))]
+    for flag, value, suffixes in wanted:
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if path.is_dir():
+            claim_output_file(path, flag, WRITER)  # refuses it, saying it is a folder
+        if path.suffix.lower() not in suffixes:
+            raise BodyInputError(f"{flag} {value}: unsupported file type {path.suffix or '(none)'!r}; "
+                                 f"give a {' or '.join(suffixes)} path")
+        if flag == "--out" and path.is_file() and _mesh_is_ours(path):
+            if not os.access(path.parent, os.W_OK):
+                raise BodyInputError(f"{flag} {value}: cannot write there (permission denied); "
+                                     "choose a writable folder")
+            continue  # a mesh this command wrote before: replaced
+        claim_output_file(path, flag, WRITER)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bodies.preview", description=__doc__.splitlines()[0])
     parser.add_argument("--activity", default="standing", help=f"one of: {', '.join(ACTIVITIES)}")
     parser.add_argument("--age", type=float, default=None,
                         help=f"age in years ({MIN_AGE_YEARS:g}-{MAX_AGE_YEARS:g}); random if omitted")
     parser.add_argument("--sex", choices=("female", "male"), default=None, help="random if omitted")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same body)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed >= 0 (same seed, same body)")
     parser.add_argument("--backend", choices=BACKENDS, default="anny", help="body model (default: anny)")
     parser.add_argument("--smpl-dir", default=None,
                         help=f"folder with SMPL/SMPL-X model files (default: ${SMPL_DIR_ENV})")
-    parser.add_argument("--out", default="body.ply", help="posed mesh (.ply, .obj, .glb)")
-    parser.add_argument("--json", default=None, help="joints, stature and activity as JSON")
-    parser.add_argument("--png", default=None, help="picture of the mesh and skeleton from two views")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default="body.ply", help=f"posed mesh ({', '.join(MESH_SUFFIXES)})")
+    parser.add_argument("--json", default=None, help="joints, stature and activity as JSON (.json)")
+    parser.add_argument("--png", default=None, help="picture of the mesh and skeleton from two views (.png)")
+    return parser
 
-    try:
-        rng = np.random.default_rng(args.seed)
-        subject = SubjectSampler().sample(rng, age_years=args.age, sex=args.sex)
-        sampler = PoseSampler(load_body_model(args.backend, args.smpl_dir))
-        body = sampler.sample(rng, subject, args.activity, heading_rad=-np.pi / 2)
-    except (BodyInputError, BodyModelFilesMissing) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    write_ply(body, args.out)
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(lambda: _run(build_parser().parse_args(argv)),
+                       interrupted="the files already written are whole; run the same command again")
+
+
+def _run(args) -> int:
+    # Everything that can be refused is refused here, before the body model is built.
+    seed = check_whole("--seed", args.seed, 0, error=BodyInputError)
+    check_choice("--activity", args.activity, ACTIVITIES, error=BodyInputError)
+    if args.age is not None:
+        check_number("--age", args.age, MIN_AGE_YEARS, MAX_AGE_YEARS, error=BodyInputError)
+    _claim_outputs(args)
+
+    rng = np.random.default_rng(seed)
+    subject = SubjectSampler().sample(rng, age_years=args.age, sex=args.sex)
+    sampler = PoseSampler(load_body_model(args.backend, args.smpl_dir))
+    body = sampler.sample(rng, subject, args.activity, heading_rad=-np.pi / 2)
+    write_mesh(body, args.out)
     print(f"wrote {args.out}: {len(body.vertices)} vertices, {len(body.faces)} faces, "
           f"{body.activity}, stature {body.stature_m:.3f} m, age {subject.age_years:.1f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(body.summary(), indent=2))
+        write_json(args.json, body.summary(), WRITER)
         print(f"wrote {args.json}")
     if args.png:
         render_views(body, args.png)

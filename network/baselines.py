@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from bodies.joints import JOINT_INDEX, JOINT_NAMES
+from core.checks import check_number
 
 AVERAGE_STATURE_M = 1.7
 
@@ -96,8 +97,8 @@ def lift_average_height(keypoints2d: torch.Tensor, intrinsics: torch.Tensor,
         raise ValueError(f"keypoints2d must be (B, 15, 3), got {tuple(keypoints2d.shape)}")
     if tuple(intrinsics.shape) != (keypoints2d.shape[0], 3, 3):
         raise ValueError(f"intrinsics must be (B, 3, 3) with B = {keypoints2d.shape[0]}, got {tuple(intrinsics.shape)}")
-    if not stature_prior_m > 0:
-        raise ValueError(f"stature_prior_m={stature_prior_m!r} must be positive")
+    stature_prior_m = check_number("stature_prior_m", stature_prior_m, 0, low_open=True)   # InputError (a ValueError)
+    min_confidence = check_number("min_confidence", min_confidence, 0, 1)
     dtype = torch.float64
     kp = keypoints2d.to(dtype)
     homogeneous = torch.cat([kp[..., :2], torch.ones_like(kp[..., :1])], -1)
@@ -134,10 +135,8 @@ class AverageHeightLifter:
     "Vis." baselines' metric scaling); ``lifter(batch)`` reads ``keypoints2d`` and ``intrinsics``."""
 
     def __init__(self, stature_prior_m: float = AVERAGE_STATURE_M, min_confidence: float = 0.1):
-        if not stature_prior_m > 0:
-            raise ValueError(f"stature_prior_m={stature_prior_m!r} must be positive")
-        self.stature_prior_m = float(stature_prior_m)
-        self.min_confidence = float(min_confidence)
+        self.stature_prior_m = check_number("stature_prior_m", stature_prior_m, 0, low_open=True)
+        self.min_confidence = check_number("min_confidence", min_confidence, 0, 1)
 
     def lift(self, keypoints2d: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
         return lift_average_height(keypoints2d, intrinsics, self.stature_prior_m, self.min_confidence)

@@ -36,7 +36,7 @@ real rig's unknown gain is gone and amplitudes are in the synthetic range.
 """
 from __future__ import annotations
 
-from core.errors import InputError
+from core.errors import DamagedDataError, InputError
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from pipeline.grid import VoxelGrid
 
 __all__ = [
     "MODEL_KEYS",
+    "DamagedRealDataError",
     "DataError",
     "RealFrames",
     "SynthFrames",
@@ -193,6 +194,9 @@ class SynthFrames(torch.utils.data.Dataset):
         config: the network's :class:`network.config.NetworkConfig`.
     Raises:
         DataError: no store there (with the command that makes one), arrays missing, another sample rate.
+        pipeline.store_integrity.StoreDamagedError (a core.errors.DamagedDataError): a done room of the
+            store lacks a chunk (on open), or a chunk does not decode / holds fill values (on read);
+            never read as zeros.
     """
 
     def __init__(self, url, config, split: str | None = "train", minors: bool | None = None,
@@ -233,10 +237,7 @@ class SynthFrames(torch.utils.data.Dataset):
 
     def is_minor(self) -> np.ndarray:
         """(N,) bool of every frame, without reading kernels."""
-        import zarr
-
-        root = zarr.open_group(self.url, mode="r")
-        return np.asarray(root["is_minor"][:], bool)[self.store.frames]
+        return np.asarray(self.store.values("is_minor"), bool)
 
 
 class RealFrames(torch.utils.data.Dataset):
@@ -322,6 +323,8 @@ def list_environments(path) -> list[str]:
     from pipeline.real_captures import CALIBRATION_FILE
 
     root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: no real-capture folder there; {REAL_DATA_HELP}")
     if (root / CALIBRATION_FILE).is_file():
         return [root.name]
     key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
@@ -329,6 +332,10 @@ def list_environments(path) -> list[str]:
     if envs:
         return [p.name for p in envs]
     return [p.name for p in sorted(root.iterdir(), key=key) if p.is_dir() and (p / CALIBRATION_FILE).is_file()]
+
+
+class DamagedRealDataError(DataError, DamagedDataError):
+    """A real capture's file is damaged: cut short, unreadable, or changed after it was checked."""
 
 
 def real_dataset(path, config, environments: Sequence[str] | None = None,
@@ -344,6 +351,10 @@ def real_dataset(path, config, environments: Sequence[str] | None = None,
         environments: environment (or capture folder) names to keep; None = all.
         detector, seed: the PoseKernel layout's 2D detections (see ``PoseKernelDataset``).
         require_ground_truth: drop nothing, but raise when a frame has no 3D ground truth.
+    Raises:
+        DataError: every file of every chosen frame is checked here, so a missing or malformed one is
+            refused before any training or evaluation work (its message names the environment, frame,
+            file and fix); DamagedRealDataError when a file is cut short or unreadable.
     """
     from pipeline.real_captures import CALIBRATION_FILE, CaptureFormatError, PoseKernelDataset, RawCapture
 
@@ -365,13 +376,19 @@ def real_dataset(path, config, environments: Sequence[str] | None = None,
             samples = _RawCaptures([RawCapture(root, kernel_samples=_raw_kernel_samples(root, config))], [root.name])
         elif (root / chosen[0] / "audio_sensor_loc.npy").is_file() or chosen[0].startswith("environment"):
             samples = PoseKernelDataset(root, environments=chosen, kernel_samples=int(config.kernel_samples),
-                                        detector=detector, seed=seed, sample_rate_hz=float(config.sample_rate_hz))
+                                        detector=detector, seed=seed)
         else:
             samples = _RawCaptures([RawCapture(root / name, kernel_samples=_raw_kernel_samples(root / name, config))
                                     for name in chosen], chosen)
     except CaptureFormatError as err:
-        raise DataError(str(err)) from None
+        raise (DamagedRealDataError if isinstance(err, DamagedDataError) else DataError)(str(err)) from None
     frames = RealFrames(samples, config, grid_center_m=grid_center_m, environments=chosen)
+    # Checked here, not when a frame is read, so data at another rate stops nothing mid-epoch.
+    if isinstance(samples, _RawCaptures):
+        for capture in samples.captures:
+            _check_rate(capture.calibration.sample_rate_hz, config, str(capture.folder / CALIBRATION_FILE))
+    else:
+        _check_rate(samples.sample_rate_hz, config, f"{root} (the PoseKernel dataset is recorded at 96 kHz)")
     if require_ground_truth and isinstance(samples, _RawCaptures):
         for capture, name in zip(samples.captures, samples.names_of_capture):
             if capture.joints3d is None:

@@ -7,7 +7,9 @@
 
 Writes to ``--out``: ``metrics.json`` (every number), ``tables.md`` (Table 1: MPJPE in cm, Table 2: PCK@10/20/30/40
 cm, per joint group Head, Neck, Hand, Elbow, Shoulder, Hip, Knee, Foot and Mean, each cell "minors / adults"
-as in the paper) and ``skeletons.png`` (a few frames: truth against the predictions).
+as in the paper) and ``skeletons.png`` (a few frames: truth against the predictions). ``--out`` is claimed before
+any work: a new or empty folder, or one this command made; every number and checkpoint is checked first (the
+checkpoints load weights only, see ``docs/checkpoint_format.md``).
 
 Data: a synthetic Zarr store (``--split train|val|test|all``) or real captures (PoseKernel layout or raw
 capture folders). For real data ``--split test`` reads the checkpoint's held-out ``test_environments``
@@ -34,8 +36,8 @@ adults separately (NaN / "--" for a population with no frames).
 """
 from __future__ import annotations
 
-from core.errors import InputError
 import argparse
+import io
 import json
 import math
 import sys
@@ -45,6 +47,10 @@ import numpy as np
 import torch
 
 from bodies.joints import JOINT_GROUPS, JOINT_INDEX, NUM_JOINTS, SKELETON_EDGE_INDICES
+from core.checks import check_choice, check_finite_array, check_number, check_whole
+from core.cli import run_command
+from core.errors import InputError
+from core.outputs import atomic_write, png_metadata, write_json
 
 __all__ = [
     "GROUPS",
@@ -62,6 +68,8 @@ GROUPS = tuple(JOINT_GROUPS) + ("Mean",)
 PCK_THRESHOLDS_CM = (10, 20, 30, 40)
 PCK_TOLERANCE_CM = 1e-9   # an error of exactly t cm counts as correct despite rounding
 POPULATIONS = ("minor", "adult")
+WRITER = "network.evaluate"
+OUTPUT_FILES = ("metrics.json", "tables.md", "skeletons.png")
 METHODS = ("ours", "vision_avg_height", "audio_only", "vision_half_pairs", "colocated_only")
 METHOD_LABELS = {
     "ours": "Ours (Vis.+Audio, all pairs)",
@@ -289,38 +297,91 @@ def _plot(path: Path, truth, predictions: dict, frames: int = 4) -> None:
         if k == 0:
             ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=90, format="png", metadata=png_metadata(WRITER))
     plt.close(fig)
+    atomic_write(path, lambda handle: handle.write(image.getvalue()))
+
+
+def _made_by_old_evaluate(path: Path) -> bool:
+    """An output folder of this command from before output markers: only its three files, metrics.json ours."""
+    try:
+        if not {p.name for p in path.iterdir()} <= set(OUTPUT_FILES):
+            return False
+        metrics = json.loads((path / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and {"checkpoint", "methods", "frames"} <= set(metrics)
+
+
+def _check_arguments(split: str, methods, audio_checkpoint, batch_size, workers, max_frames, grid_center,
+                    thresholds_cm, stature_prior_m) -> dict:
+    """Every argument of :func:`evaluate` that is not a file, checked (EvaluationError naming the flag);
+    returns them converted (``methods`` resolved to the list that runs)."""
+    check_choice("--split", split, ("train", "val", "test", "all"), error=EvaluationError)
+    if methods is None:
+        methods = [m for m in METHODS if m != "audio_only" or audio_checkpoint]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise EvaluationError(f"--methods {unknown or '(none)'}: choose from {list(METHODS)}")
+    if "audio_only" in methods and not audio_checkpoint:
+        raise EvaluationError("audio_only needs --audio-checkpoint: a model trained with "
+                              "`python -m network.train --no-vision ...`")
+    if grid_center is not None:
+        grid_center = check_finite_array("--grid-center", grid_center, (3,), error=EvaluationError).tolist()
+    thresholds_cm = list(thresholds_cm)
+    for t in thresholds_cm:     # checked, kept as given: they are the keys of the PCK results
+        check_number("thresholds_cm", t, 0, low_open=True, error=EvaluationError)
+    return {
+        "methods": list(methods), "grid_center": grid_center,
+        "batch_size": check_whole("--batch-size", batch_size, 1, error=EvaluationError),
+        "workers": check_whole("--workers", workers, 0, error=EvaluationError),
+        "max_frames": None if max_frames is None else check_whole("--max-frames", max_frames, 1,
+                                                                  error=EvaluationError),
+        "thresholds_cm": list(thresholds_cm),
+        "stature_prior_m": check_number("stature_prior_m", stature_prior_m, 0, low_open=True, error=EvaluationError),
+    }
 
 
 def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "results", methods=None,
              audio_checkpoint: str | None = None, environments=None, grid_center=None, batch_size: int = 4,
              device: str = "auto", workers: int = 0, thresholds_cm=PCK_THRESHOLDS_CM, max_frames: int | None = None,
              progress: bool = True, stature_prior_m: float = 1.7, any_pair_count: bool = False) -> dict:
-    """Run the methods on the same frames and write metrics.json, tables.md and skeletons.png to ``out``."""
+    """Run the methods on the same frames and write metrics.json, tables.md and skeletons.png to ``out``.
+
+    Every argument, both checkpoints and the data are checked, and ``out`` is claimed
+    (``core.outputs.claim_output_dir``), before any frame is evaluated.
+    """
     from network.baselines import lift_average_height
     from network.data import collate
-    from network.train import load_model, predict, resolve_device
+    from network.train import claim_run_dir, load_model, predict, resolve_device
 
-    if methods is None:
-        methods = [m for m in METHODS if m != "audio_only" or audio_checkpoint]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise EvaluationError(f"--methods {unknown} unknown; choose from {list(METHODS)}")
-    if "audio_only" in methods and not audio_checkpoint:
-        raise EvaluationError("audio_only needs --audio-checkpoint: a model trained with "
-                              "`python -m network.train --no-vision ...`")
+    checked = _check_arguments(split, methods, audio_checkpoint, batch_size, workers, max_frames, grid_center,
+                              thresholds_cm, stature_prior_m)
+    methods, grid_center, thresholds_cm = checked["methods"], checked["grid_center"], checked["thresholds_cm"]
     dev = resolve_device(device)
     model, state = load_model(checkpoint, device=dev)
     config = state["config_obj"]
+    audio_model = None
+    if "audio_only" in methods:
+        audio_model, audio_state = load_model(audio_checkpoint, device=dev)
+        if audio_state["config_obj"].use_vision:
+            raise EvaluationError(f"--audio-checkpoint {audio_checkpoint} was trained with use_vision=True; "
+                                  f"train the audio-only model with --no-vision")
     frames, data_info = _dataset(data, split, config, state, environments, grid_center)
     check_pair_counts(checkpoint, state, frames, any_pair_count)
-    subset = list(range(len(frames) if max_frames is None else min(max_frames, len(frames))))
+    n_frames = len(frames) if checked["max_frames"] is None else min(checked["max_frames"], len(frames))
+    subset = list(range(n_frames))
     frames_used = torch.utils.data.Subset(frames, subset)
+    audio_frames = None
+    if audio_model is not None:
+        audio_frames, _ = _dataset(data, split, audio_state["config_obj"], state, environments, grid_center)
+        check_pair_counts(audio_checkpoint, audio_state, audio_frames, any_pair_count)
+    out_dir = claim_run_dir(out, "--out", WRITER, _made_by_old_evaluate)
 
     def loader(ds):
-        return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                           collate_fn=collate)
+        return torch.utils.data.DataLoader(ds, batch_size=checked["batch_size"], shuffle=False,
+                                           num_workers=checked["workers"], collate_fn=collate)
 
     reference = _collect(loader(frames_used))
     truth, is_minor = reference["truth"], reference["is_minor"].astype(bool)
@@ -338,36 +399,28 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
             r = predict(model, loader(frames_used), dev, amp, transform=mask_colocated_only, progress=progress,
                         desc=method)
         elif method == "audio_only":
-            audio_model, audio_state = load_model(audio_checkpoint, device=dev)
-            audio_cfg = audio_state["config_obj"]
-            if audio_cfg.use_vision:
-                raise EvaluationError(f"--audio-checkpoint {audio_checkpoint} was trained with use_vision=True; "
-                                      f"train the audio-only model with --no-vision")
-            audio_frames, _ = _dataset(data, split, audio_cfg, state, environments, grid_center)
-            check_pair_counts(audio_checkpoint, audio_state, audio_frames, any_pair_count)
             r = predict(audio_model, loader(torch.utils.data.Subset(audio_frames, subset)), dev, amp,
                         progress=progress, desc=method)
         else:   # vision_avg_height
             r = {"pred": lift_average_height(torch.as_tensor(reference["keypoints2d"]),
                                              torch.as_tensor(reference["intrinsics"]),
-                                             stature_prior_m=stature_prior_m).double().numpy()}
+                                             stature_prior_m=checked["stature_prior_m"]).double().numpy()}
         predictions[method] = np.asarray(r["pred"], dtype=float)
     results = {m: {"mpjpe_cm": mpjpe_by_group(p, truth, is_minor), "pck": pck_by_group(p, truth, thresholds_cm, is_minor)}
                for m, p in predictions.items()}
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = {
         "checkpoint": str(checkpoint), "audio_checkpoint": audio_checkpoint, "data": str(data), **data_info,
         "config": config.to_dict(), "frames": len(truth), "minors": int(is_minor.sum()),
         "adults": int((~is_minor).sum()), "groups": list(GROUPS), "thresholds_cm": list(thresholds_cm),
         "methods": results,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
+    write_json(out_dir / "metrics.json", _jsonable(summary), WRITER)
     where = ", ".join(f"{k} {v}" for k, v in data_info.items() if k != "source")
     header = (f"# PoseKernelLifter evaluation\n\nCheckpoint `{checkpoint}` (config {config.name!r}); data `{data}` "
               f"({data_info['source']}, {where}); {len(truth)} frames: {int(is_minor.sum())} of minors, "
               f"{int((~is_minor).sum())} of adults. Cells: minors / adults (– when none).")
-    (out_dir / "tables.md").write_text(format_tables(results, thresholds_cm, header))
+    tables = format_tables(results, thresholds_cm, header)
+    atomic_write(out_dir / "tables.md", lambda handle: handle.write(tables.encode()))
     _plot(out_dir / "skeletons.png", truth, predictions)
     return summary
 
@@ -395,23 +448,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    from network.data import DataError
-    from network.train import CheckpointError, UsageError
-
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = evaluate(args.checkpoint, args.data, split=args.split, out=args.out, methods=args.methods,
-                           audio_checkpoint=args.audio_checkpoint, environments=args.environments,
-                           grid_center=args.grid_center, batch_size=args.batch_size, device=args.device,
-                           workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress,
-                           any_pair_count=args.any_pair_count)
-    except (EvaluationError, DataError, CheckpointError, UsageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = evaluate(args.checkpoint, args.data, split=args.split, out=args.out, methods=args.methods,
+                       audio_checkpoint=args.audio_checkpoint, environments=args.environments,
+                       grid_center=args.grid_center, batch_size=args.batch_size, device=args.device,
+                       workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress,
+                       any_pair_count=args.any_pair_count)
     print((Path(args.out) / "tables.md").read_text())
     print(f"wrote {Path(args.out) / 'metrics.json'}, tables.md, skeletons.png ({summary['frames']} frames)")
     return 0
+
+
+def main(argv=None) -> int:
+    """Command-line entry; returns the exit code (0 done, 2 bad input / missing data, 130 interrupted)."""
+    from network.train import one_line_worker_errors
+
+    return run_command(one_line_worker_errors(lambda: _main(argv)),
+                       interrupted="the evaluation stopped before its results were written; run the same command again")
 
 
 if __name__ == "__main__":

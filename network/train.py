@@ -22,11 +22,18 @@ A run whose ``last.pt`` exists refuses to start again unless ``--resume`` contin
 the one saved, up to ``--epochs``); when both phases are asked and pretraining is complete, ``--resume``
 goes on with fine-tuning, initialised from ``OUT/pretrain/best.pt``.
 
-Safety. Checkpoints are written to a temporary file and renamed (``os.replace``): an interrupted save
-never leaves a truncated ``last.pt``. A NaN/inf loss or gradient stops training with an error before the
-optimiser step, so the previous ``last.pt`` stays the last good one. A checkpoint made with another network
-configuration than ``--config`` is refused with the differing fields named (without ``--config`` the
-checkpoint's configuration is used).
+Safety. ``--out`` is claimed before any work: a new or empty folder, or a run folder this command made
+(``.posekernel-output.json``, or ``run.json`` from before that marker); anything else is refused. Every
+number is checked first, with the flag named. The epoch's ``log.csv`` row is written before its checkpoint;
+checkpoints are written to a temporary file and renamed (``core.outputs.atomic_write``): an interrupted save
+never leaves a truncated ``last.pt``, and a full disk is reported as such. A NaN/inf loss or gradient stops
+training with an error before the optimiser step, so the previous ``last.pt`` stays the last good one. A
+checkpoint made with another network configuration than ``--config`` is refused with the differing fields
+named (without ``--config`` the checkpoint's configuration is used).
+
+Checkpoints. Tensors and plain data only, loaded with ``torch.load(weights_only=True)``: no code in a file
+runs. Their keys, types and versions are in ``docs/checkpoint_format.md``; :func:`load_checkpoint` refuses
+anything else with :class:`CheckpointError` (:class:`DamagedCheckpointError` for a truncated or damaged file).
 
 Optimiser. Adam, learning rate 1e-3, by default: measured on the small-scale store (300 frames, config
 'small'), SGD with the paper's learning rate 1 and momentum 0.9 collapsed to flat heatmaps (validation
@@ -44,24 +51,32 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its ``LOCAL_RANK`
 """
 from __future__ import annotations
 
-from core.errors import InputError, TargetMissedError
 import argparse
 import csv
+import io
 import json
 import math
 import os
+import pickle
+import re
 import sys
 import time
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from pathlib import Path
+from pathlib import Path, PosixPath, PurePosixPath
 
 import numpy as np
 import torch
 
+from core.checks import check_finite_array, check_number, check_whole
+from core.cli import run_command
+from core.errors import DamagedDataError, InputError, PoseKernelError, TargetMissedError
+from core.outputs import OUTPUT_MARKER, atomic_write, claim_output_dir, write_json
 from network.config import CONFIGS, NetworkConfig, get_config
 from network.data import (
     REAL_DATA_HELP,
-    DataError,
     SynthFrames,
     batch_to_device,
     collate,
@@ -76,19 +91,26 @@ from network.model import PoseKernelLifter
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
+    "DamagedCheckpointError",
     "NonFiniteLossError",
     "TrainingError",
     "config_differences",
     "load_checkpoint",
     "load_model",
     "main",
+    "plain_data",
     "predict",
     "resolve_device",
     "save_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "posekernel-lifter-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2     # 2: plain data only (1 held torch's TorchVersion, maybe an argparse.Namespace)
+WRITER = "network.train"
+INTERRUPTED = "the last completed epoch is in last.pt; continue with --resume"
+# Checkpoints of version 1 hold torch.__version__ (a str subclass) and may hold the others; unpickling
+# any of them only builds a string or an attribute container, nothing runs.
+LEGACY_SAFE_GLOBALS = [torch.torch_version.TorchVersion, argparse.Namespace, PosixPath, PurePosixPath]
 DEFAULT_SYNTH = "data/synth.zarr"
 DEFAULT_REAL = "data/PoseKernel"
 SYNTH_HELP = ("make the synthetic store first:\n    python -m simulator.generate --rooms 500\n"
@@ -108,6 +130,10 @@ class CheckpointError(InputError):
     """A checkpoint is missing, not ours, or made with another network configuration."""
 
 
+class DamagedCheckpointError(CheckpointError, DamagedDataError):
+    """A checkpoint file is truncated or damaged (an interrupted copy or download)."""
+
+
 class UsageError(InputError):
     """Bad command-line arguments or missing data (exit code 2)."""
 
@@ -121,38 +147,154 @@ def config_differences(a: NetworkConfig, b: NetworkConfig, ignore=("name",)) -> 
             if k not in ignore and da.get(k) != db.get(k)]
 
 
+def plain_data(value):
+    """``value`` as JSON types (dict with str keys, list, str, int, float, bool, None): paths become
+    strings, tuples lists, an ``argparse.Namespace`` its dict; anything else its ``str``."""
+    if isinstance(value, argparse.Namespace):
+        value = vars(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
 def save_checkpoint(path, state: dict) -> None:
-    """Write atomically: a temporary file in the same folder, flushed, then ``os.replace``."""
+    """Write ``state`` atomically (``core.outputs.atomic_write``): the previous file stays until the new one
+    is complete, and a full disk raises InputError saying so.
+
+    The checkpoint is serialised in memory first: torch's zip writer turns a failed write into an
+    "unexpected pos" RuntimeError that no longer says the disk is full, while a plain write keeps the
+    OSError (ENOSPC) for ``atomic_write`` to report.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda handle: handle.write(data))
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint written by this module; CheckpointError when it is missing or not one."""
-    path = Path(path)
+def _read_checkpoint(path: Path, map_location):
+    """``torch.load(weights_only=True)`` with each way of failing named: missing, damaged, not a checkpoint,
+    or a file that asks to run code on loading (refused before anything runs)."""
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give a checkpoint file (best.pt or last.pt)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:   # noqa: BLE001 - any unpickling failure means the same thing
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a {CHECKPOINT_FORMAT} file")
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err})") from None
+    damaged = "copy it again or use another checkpoint (see docs/checkpoint_format.md)"
+    if size == 0:
+        raise DamagedCheckpointError(f"{path}: is empty (0 bytes): the file is damaged or truncated; {damaged}")
+    is_zip = head == b"PK\x03\x04"      # torch.save's format is a zip archive
+    if is_zip and not zipfile.is_zipfile(path):
+        raise DamagedCheckpointError(f"{path}: is truncated or damaged (the end of the archive is missing, as after "
+                                     f"an interrupted copy or download); {damaged}")
     try:
-        state["config_obj"] = NetworkConfig.from_dict(state["config"])
-    except Exception as err:   # noqa: BLE001
+        with warnings.catch_warnings(), torch.serialization.safe_globals(LEGACY_SAFE_GLOBALS):
+            warnings.simplefilter("ignore")     # torch warns about pickle protocols before refusing
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:   # noqa: BLE001 - every failure is classified below
+        text = str(err)
+        code = re.search(r"GLOBAL ([\w.]+)", text) if isinstance(err, pickle.UnpicklingError) else None
+        if code:
+            raise CheckpointError(
+                f"{path}: refused: loading it would run code ({code.group(1)}), and a {CHECKPOINT_FORMAT} holds only "
+                f"tensors and plain data (docs/checkpoint_format.md); do not load this file anywhere unless you "
+                f"trust its source") from None
+        if is_zip:
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    ours = any(name.endswith("/data.pkl") for name in archive.namelist())
+            except (OSError, zipfile.BadZipFile):
+                ours = True
+            if not ours:
+                raise CheckpointError(f"{path}: is a zip archive but not a PyTorch checkpoint; give a best.pt or "
+                                      f"last.pt written by python -m network.train") from None
+            first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+            raise DamagedCheckpointError(f"{path}: is damaged ({first[:120]}); {damaged}") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(err).__name__}); give a best.pt or last.pt "
+                              f"written by python -m network.train") from None
+
+
+# Optional entries of a checkpoint and the types they must have (docs/checkpoint_format.md).
+_ENTRY_TYPES = {
+    "phase": (str,), "epochs": (int,), "steps": (int,), "optimizer": (dict, type(None)), "optimizer_name": (str,),
+    "best_val_mpjpe_cm": (int, float), "val_mpjpe_cm": (int, float), "val_loss": (int, float),
+    "train_loss": (int, float), "data": (dict, type(None)), "args": (dict, argparse.Namespace),
+    "torch_version": (str,), "saved_at": (str,),
+}
+
+
+def _check_format(path: Path, state) -> dict:
+    """The checkpoint's dict with ``args`` and ``data`` as plain data, or CheckpointError naming the entry."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: a PyTorch file, but not a {CHECKPOINT_FORMAT} written by python -m "
+                              f"network.train (docs/checkpoint_format.md)")
+    version = state.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: its format version {version!r} is not a version of {CHECKPOINT_FORMAT}")
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this code reads "
+                              f"({CHECKPOINT_VERSION}); update the code")
+    model = state.get("model")
+    if not isinstance(model, Mapping) or not model or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        raise CheckpointError(f"{path}: its 'model' entry is not a dict of named tensors (docs/checkpoint_format.md)")
+    epoch = state.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: its 'epoch' entry {epoch!r} is not a whole number >= 0")
+    for key, types in _ENTRY_TYPES.items():
+        value = state.get(key)
+        if key in state and (isinstance(value, bool) or not isinstance(value, types)):
+            raise CheckpointError(f"{path}: its {key!r} entry is a {type(value).__name__}, not "
+                                  f"{' or '.join(t.__name__ for t in types)} (docs/checkpoint_format.md)")
+    state = dict(state)
+    state["args"] = plain_data(state.get("args") or {})
+    state["data"] = plain_data(state.get("data") or {})
+    if "torch_version" in state:
+        state["torch_version"] = str(state["torch_version"])
+    try:
+        state["config_obj"] = NetworkConfig.from_dict(state.get("config"))
+    except (InputError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its network configuration cannot be read ({err})") from None
     return state
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint written by this module, weights only (no code in the file runs).
+
+    Returns the checkpoint's dict (docs/checkpoint_format.md) with ``args`` and ``data`` as plain data, and
+    two entries added here: ``config_obj``, its :class:`NetworkConfig`, and ``path``, where it was read.
+    Raises CheckpointError when the file is missing, not a checkpoint, asks to run code or has a wrong entry;
+    DamagedCheckpointError when it is truncated or damaged.
+    """
+    path = Path(path)
+    state = _check_format(path, _read_checkpoint(path, map_location))
+    state["path"] = str(path)
+    return state
+
+
+def load_weights(module: torch.nn.Module, state: dict, path) -> None:
+    """Load a checkpoint's weights into ``module``; CheckpointError when they do not fit or are not finite."""
+    bad = [k for k, v in state["model"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise DamagedCheckpointError(f"{path}: weights {bad[:3]} hold NaN/inf; the file is damaged, use another "
+                                     f"checkpoint")
+    try:
+        module.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, ValueError) as err:
+        text = " ".join(str(err).split()) or type(err).__name__
+        raise CheckpointError(f"{path}: its weights do not fit its network configuration ({text[:200]})") from None
 
 
 def check_config(path, checkpoint_config: NetworkConfig, config: NetworkConfig | None) -> None:
@@ -172,7 +314,7 @@ def load_model(path, config: NetworkConfig | None = None, device="cpu") -> tuple
     state = load_checkpoint(path)
     check_config(path, state["config_obj"], config)
     model = PoseKernelLifter(state["config_obj"])
-    model.load_state_dict(state["model"])
+    load_weights(model, state, path)
     return model.to(device).eval(), state
 
 
@@ -318,12 +460,22 @@ def _optimizer(args, model):
 
 
 def _append_log(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    """Add an epoch's row to ``log.csv``, rewriting the file atomically (never a half-written line).
+
+    Rows of the same phase from this epoch on are dropped first: they were logged by a run whose
+    checkpoint save then failed, and ``--resume`` trains those epochs again.
+    """
+    rows = []
+    if path.exists():
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle)
+                    if not (r.get("phase") == row["phase"] and str(r.get("epoch", "")).isdigit()
+                            and int(r["epoch"]) >= int(row["epoch"]))]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=LOG_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows + [row])
+    atomic_write(path, lambda handle: handle.write(text.getvalue().encode()))
 
 
 def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args, out_dir: Path, dist: _Dist,
@@ -347,15 +499,19 @@ def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args, out
             raise UsageError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
         state = load_checkpoint(last_path, map_location=device)
         check_config(last_path, state["config_obj"], config)
-        model.load_state_dict(state["model"])
+        load_weights(model, state, last_path)
         if state.get("optimizer") and state.get("optimizer_name") == args.optimizer:
-            optimizer.load_state_dict(state["optimizer"])
+            try:
+                optimizer.load_state_dict(state["optimizer"])
+            except (KeyError, ValueError, TypeError) as err:
+                raise CheckpointError(f"{last_path}: its optimiser state does not fit this model ({err}); "
+                                      f"train into another --out") from None
         start_epoch, best, steps = int(state["epoch"]), float(state.get("best_val_mpjpe_cm", float("inf"))), \
             int(state.get("steps", 0))
         if dist.main:
             print(f"[{phase}] resuming {last_path} after epoch {start_epoch} (best val MPJPE {best:.2f} cm)")
     elif init_state is not None:
-        model.load_state_dict(init_state["model"])
+        load_weights(model, init_state, init_state["path"])
     if start_epoch >= epochs:
         if dist.main:
             print(f"[{phase}] already trained for {start_epoch} >= --epochs {epochs} epochs; nothing to do")
@@ -434,22 +590,23 @@ def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args, out
             improved = math.isfinite(val_mpjpe) and val_mpjpe < best
             best = val_mpjpe if improved else best
             if dist.main:
-                state = {
-                    "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "phase": phase, "epoch": epoch + 1,
-                    "epochs": epochs, "steps": steps, "config": config.to_dict(), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "optimizer_name": args.optimizer,
-                    "best_val_mpjpe_cm": best, "val_mpjpe_cm": val_mpjpe, "val_loss": val_loss,
-                    "train_loss": train_loss, "data": data_info, "args": vars(args),
-                    "torch_version": torch.__version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                }
-                save_checkpoint(last_path, state)
-                if improved or not best_path.exists():
-                    save_checkpoint(best_path, state)
+                # The log row first: a save that fails (a full disk) must not lose the epoch's numbers.
                 seconds = time.time() - started
                 _append_log(out_dir / "log.csv", {
                     "phase": phase, "epoch": epoch + 1, "steps": steps, "train_loss": f"{train_loss:.6g}",
                     "val_loss": f"{val_loss:.6g}", "val_mpjpe_cm": f"{val_mpjpe:.4f}", "lr": f"{lr:.6g}",
                     "seconds": f"{seconds:.2f}", "best": int(improved)})
+                state = {
+                    "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "phase": phase, "epoch": epoch + 1,
+                    "epochs": epochs, "steps": steps, "config": config.to_dict(), "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "optimizer_name": args.optimizer,
+                    "best_val_mpjpe_cm": float(best), "val_mpjpe_cm": float(val_mpjpe), "val_loss": float(val_loss),
+                    "train_loss": float(train_loss), "data": plain_data(data_info), "args": plain_data(vars(args)),
+                    "torch_version": str(torch.__version__), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+                save_checkpoint(last_path, state)
+                if improved or not best_path.exists():
+                    save_checkpoint(best_path, state)
                 writer.add_scalar(f"{phase}/train_loss", train_loss, epoch + 1)
                 writer.add_scalar(f"{phase}/val_loss", val_loss, epoch + 1)
                 writer.add_scalar(f"{phase}/val_mpjpe_cm", val_mpjpe, epoch + 1)
@@ -595,16 +752,89 @@ def _resolve_config(args, sources: list[Path]) -> NetworkConfig:
     return requested
 
 
+def check_args(args) -> None:
+    """Every number of the command line, checked before any work (UsageError naming the flag)."""
+    args.epochs = check_whole("--epochs", args.epochs, 1, error=UsageError)
+    if args.finetune_epochs is not None:
+        args.finetune_epochs = check_whole("--finetune-epochs", args.finetune_epochs, 1, error=UsageError)
+    args.max_steps = check_whole("--max-steps", args.max_steps, 0, error=UsageError)   # 0: the whole epoch
+    args.batch_size = check_whole("--batch-size", args.batch_size, 1, error=UsageError)
+    args.workers = check_whole("--workers", args.workers, 0, error=UsageError)
+    args.seed = check_whole("--seed", args.seed, 0, 2**32 - 1, error=UsageError)   # numpy's seed range
+    args.lr = check_number("--lr", args.lr, 0, low_open=True, error=UsageError)
+    args.momentum = check_number("--momentum", args.momentum, 0, 1, high_open=True, error=UsageError)
+    args.weight_decay = check_number("--weight-decay", args.weight_decay, 0, error=UsageError)
+    args.grad_clip = check_number("--grad-clip", args.grad_clip, 0, error=UsageError)       # 0: off
+    args.val_fraction = check_number("--val-fraction", args.val_fraction, 0, 1, high_open=True, error=UsageError)
+    if args.grid_center is not None:
+        args.grid_center = check_finite_array("--grid-center", args.grid_center, (3,), error=UsageError).tolist()
+    resolve_device(args.device)
+
+
+def claim_run_dir(path, flag: str, writer: str, made_before: Callable[[Path], bool]) -> Path:
+    """``core.outputs.claim_output_dir``, also accepting a folder this command made before folders got
+    their marker (``made_before(path)`` recognises its files); such a folder gets the marker now."""
+    path = Path(path).expanduser()
+    if path.is_dir() and not (path / OUTPUT_MARKER).exists() and made_before(path):
+        try:
+            write_json(path / OUTPUT_MARKER, {"created": "before output markers", "adopted": time.strftime(
+                "%Y-%m-%dT%H:%M:%S")}, writer)
+        except OSError as err:
+            raise InputError(f"{flag} {path}: cannot write there ({err.strerror or err}); "
+                             f"choose a writable folder") from None
+    return claim_output_dir(path, flag, writer)
+
+
+def _made_by_old_train(path: Path) -> bool:
+    """A run folder of network.train from before output markers: run.json (its arguments) and phase folders."""
+    try:
+        if not {p.name for p in path.iterdir()} <= {"run.json", "pretrain", "finetune"}:
+            return False
+        info = plain_data(json.loads((path / "run.json").read_text()))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "config_resolved" in info and ("pretrain" in info or "finetune" in info)
+
+
+def one_line_worker_errors(work: Callable[[], int | None]) -> Callable[[], int | None]:
+    """``work`` with a project error raised in a DataLoader worker given back its own message.
+
+    torch re-raises a worker's exception in the main process as the same class with the worker's whole
+    traceback as its message; the user should see the one line the error was made with.
+    """
+    def wrapped():
+        try:
+            return work()
+        except PoseKernelError as err:
+            text = str(err)
+            if "Original Traceback" not in text:
+                raise
+            kind = type(err)
+            name = f"{kind.__module__}.{kind.__qualname__}: "
+            at = text.rfind(name)
+            message = text[at + len(name):].strip() if at >= 0 else text.strip().splitlines()[-1]
+            raise kind(message) from None
+    return wrapped
+
+
+def _synthetic_sets(args, config: NetworkConfig):
+    """The store's (train, val) frames; val is the train split, with a warning, when the store has none."""
+    train_set = SynthFrames(args.synth, config, split="train")
+    if len(train_set) == 0:
+        raise UsageError(f"--synth {args.synth}: no finished training frames (split 'train'); generate more rooms")
+    val_set = SynthFrames(args.synth, config, split="val")
+    if len(val_set) == 0:
+        print(f"warning: {args.synth} has no 'val' frames; validating on the training frames", file=sys.stderr)
+        val_set = train_set
+    return train_set, val_set
+
+
 def run(args) -> None:
+    """Train the phases ``args`` asks for; every input and ``--out`` is checked before any work."""
     phases = [p for p, on in (("pretrain", args.pretrain), ("finetune", args.finetune)) if on]
     if not phases:
         raise UsageError("nothing to do: give --pretrain synth and/or --finetune real")
-    if args.epochs < 1 or (args.finetune_epochs is not None and args.finetune_epochs < 1):
-        raise UsageError("--epochs must be >= 1")
-    if args.batch_size < 1:
-        raise UsageError("--batch-size must be >= 1")
-    if not 0 <= args.val_fraction < 1:
-        raise UsageError("--val-fraction must be in [0, 1)")
+    check_args(args)
     out = Path(args.out or f"runs/{args.config or 'paper'}")
     # Fail fast on missing data, before anything is built.
     if "pretrain" in phases:
@@ -621,41 +851,49 @@ def run(args) -> None:
                              "runs/NAME/pretrain/best.pt)")
     if args.init is not None and not Path(args.init).is_file():
         raise UsageError(f"--init {args.init}: no checkpoint there")
+    if not args.resume:
+        for phase in phases:
+            if (out / phase / "last.pt").exists():
+                raise UsageError(f"{out / phase / 'last.pt'} exists: pass --resume to continue that run, or choose "
+                                 f"another --out")
 
     sources = [out / phases[0] / "last.pt"] + ([Path(args.init)] if args.init else []) + \
               ([out / "finetune" / "last.pt"] if len(phases) > 1 else [])
     config = _resolve_config(args, sources)
+    # Every checkpoint this run will read is read now (weights only) and checked, before --out is claimed:
+    # a bad fine-tuning last.pt must not surface after hours of pretraining.
+    init_state = None
+    for path in dict.fromkeys(sources):
+        if path.is_file():
+            state = load_checkpoint(path)
+            check_config(path, state["config_obj"], config)
+            load_weights(PoseKernelLifter(config), state, path)
+            if args.init is not None and path == Path(args.init):
+                init_state = state
+    # The data are opened (and their every frame checked) before --out is claimed: a refused run leaves nothing.
+    synth_sets = _synthetic_sets(args, config) if "pretrain" in phases else None
+    real_frames = real_dataset(args.real, config, environments=finetune_envs, grid_center_m=args.grid_center,
+                               seed=args.seed, require_ground_truth=True) if "finetune" in phases else None
+    if int(os.environ.get("RANK", "0")) == 0:     # one process of a torchrun claims and writes
+        claim_run_dir(out, "--out", WRITER, _made_by_old_train)
 
     dist = _Dist(args.device)
     try:
         if dist.main:
-            out.mkdir(parents=True, exist_ok=True)
-            info = dict(vars(args), config_resolved=config.to_dict(), finetune_environments_resolved=finetune_envs,
-                        test_environments_resolved=test_envs, world_size=dist.world)
-            (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
-        init_state = None
-        if args.init is not None:
-            init_state = load_checkpoint(args.init)
-            check_config(args.init, init_state["config_obj"], config)
+            info = dict(plain_data(vars(args)), config_resolved=config.to_dict(),
+                        finetune_environments_resolved=finetune_envs, test_environments_resolved=test_envs,
+                        world_size=dist.world)
+            write_json(out / "run.json", info, WRITER)
         for phase in phases:
             if phase == "pretrain":
-                train_set = SynthFrames(args.synth, config, split="train")
-                if len(train_set) == 0:
-                    raise UsageError(f"{args.synth}: no finished training frames (split 'train'); "
-                                     f"generate more rooms")
-                val_set = SynthFrames(args.synth, config, split="val")
-                if len(val_set) == 0:
-                    print(f"warning: {args.synth} has no 'val' frames; validating on the training frames",
-                          file=sys.stderr)
-                    val_set = train_set
+                train_set, val_set = synth_sets
                 info = {"source": "synth", "path": str(args.synth), "train_split": "train",
                         "val_split": "val" if val_set is not train_set else "train",
                         "pair_counts": _seen_pairs(init_state, pair_counts(train_set))}
                 best = train_phase("pretrain", config, train_set, val_set, args, out / "pretrain", dist, init_state, info)
                 init_state = load_checkpoint(best if best.exists() else out / "pretrain" / "last.pt")
             else:
-                frames = real_dataset(args.real, config, environments=finetune_envs, grid_center_m=args.grid_center,
-                                      seed=args.seed, require_ground_truth=True)
+                frames = real_frames
                 train_idx, val_idx = _split_tail(frames, args.val_fraction)
                 train_set = frames.subset(train_idx)
                 val_set = frames.subset(val_idx) if val_idx else train_set
@@ -676,23 +914,18 @@ def run(args) -> None:
         dist.close()
 
 
-def main(argv=None) -> int:
-    """Command-line entry; returns the exit code (0 done, 1 training failed, 2 usage / missing data)."""
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     if args.lr is None:
         args.lr = 1e-3 if args.optimizer == "adam" else 1.0
-    try:
-        run(args)
-    except (UsageError, DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except TrainingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: the last completed epoch is in last.pt; continue with --resume", file=sys.stderr)
-        return 130
+    run(args)
     return 0
+
+
+def main(argv=None) -> int:
+    """Command-line entry; returns the exit code (0 done, 1 training failed, 2 bad input / missing data,
+    130 interrupted)."""
+    return run_command(one_line_worker_errors(lambda: _main(argv)), interrupted=INTERRUPTED)
 
 
 if __name__ == "__main__":

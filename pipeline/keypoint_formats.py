@@ -100,25 +100,30 @@ def coco17_to_joints15(keypoints17) -> np.ndarray:
 
 def _load_json(path: Path):
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise KeypointFileError(f"{path}: no such keypoint file") from None
-    except json.JSONDecodeError as error:
-        raise KeypointFileError(f"{path}: not valid JSON ({error})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KeypointFileError(f"{path}: not valid JSON ({error}); re-export it from the detector") from None
+    except OSError as error:
+        raise KeypointFileError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def _flat_keypoints(values, count: int, path: Path, field: str) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise KeypointFileError(f"{path}: {field} must be a list of numbers [x, y, c] * {count}") from None
-    if array.shape != (3 * count,) or not np.all(np.isfinite(array)):
-        raise KeypointFileError(
-            f"{path}: {field} must hold {3 * count} finite numbers ([x, y, c] for each of {count} keypoints), "
-            f"got shape {array.shape}"
-        )
-    return array.reshape(count, 3)
+    """A flat JSON list of 3 * ``count`` finite numbers -> (count, 3).
+
+    Strings, booleans and nulls are refused rather than converted: ``"12.5"`` or ``true`` in a keypoint
+    file means the file was written by something other than the detector.
+    """
+    fix = f"give a flat list of {3 * count} numbers, [x, y, confidence] for each of {count} keypoints"
+    if not isinstance(values, list):
+        raise KeypointFileError(f"{path}: {field} is a JSON {type(values).__name__}; {fix}")
+    if len(values) != 3 * count:
+        raise KeypointFileError(f"{path}: {field} holds {len(values)} values; {fix}")
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise KeypointFileError(f"{path}: {field}[{i}] = {json.dumps(value)}; {fix} (finite JSON numbers)")
+    return np.asarray(values, dtype=float).reshape(count, 3)
 
 
 def _best_person(people: list[np.ndarray], path: Path, image_size_px) -> np.ndarray:

@@ -8,6 +8,11 @@ Only frames of rooms flagged done are seen (a store being written, or one whose 
 killed, is safe to read). Each worker process opens the store itself (Zarr handles are not shared
 across ``fork``), so several DataLoader workers read in parallel. Works on any fsspec URL that zarr
 opens (``file://``, ``s3://``, ...).
+
+Damage is never read as data (``pipeline.store_integrity``): opening lists the store's keys and
+raises :class:`~pipeline.store_integrity.StoreDamagedError` (a ``core.errors.DamagedDataError``)
+when a done room lacks a chunk; reading a frame raises it when a chunk does not decode or holds
+fill values (NaN / -1). The message names the store, array, room and frame, and the repair.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from pipeline.store_format import FORMAT_NAME, SPLITS, done_frames
+from pipeline.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
+from pipeline.store_integrity import check_chunks_present, done_rooms, read_checked
 
 # Arrays returned per frame and the dtype they are given.
 _FIELDS = {
@@ -59,29 +65,40 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
             raise StoreFormatError(f"{self.url}: no Zarr store there; make one with `python -m simulator.generate`") from None
         if root.attrs.get("format") != FORMAT_NAME:
             raise StoreFormatError(f"{self.url}: not a {FORMAT_NAME} store (format={root.attrs.get('format')!r})")
+        if root.attrs.get("format_version", 1) not in READABLE_VERSIONS:
+            raise StoreFormatError(f"{self.url}: format version {root.attrs.get('format_version')!r}; this reader "
+                                   f"reads versions {', '.join(map(str, READABLE_VERSIONS))}")
         missing = [name for name in _FIELDS if name not in root]
         if missing:
             raise StoreFormatError(f"{self.url}: arrays {missing} are missing; regenerate the store")
         self.attrs = dict(root.attrs)
-        frames = done_frames(root)
+        done = done_rooms(root, self.url)
+        check_chunks_present(root, self.url, done)   # one listing of the store's keys
+        per_room = int(self.attrs["frames_per_room"])
+        frames = (done[:, None] * per_room + np.arange(per_room)).ravel()
         keep = np.ones(len(frames), dtype=bool)
+
+        def values(name):
+            return read_checked(root, self.url, name, frames)
+
         if split is not None:
             if split not in SPLITS:
                 raise ValueError(f"split={split!r}: choose one of {SPLITS} or None")
-            keep &= np.asarray(root["split"][:])[frames] == SPLITS.index(split)
+            keep &= values("split") == SPLITS.index(split)
         if minors is not None:
-            keep &= np.asarray(root["is_minor"][:])[frames] == bool(minors)
+            keep &= values("is_minor") == bool(minors)
         if activities is not None:
             labels = list(self.attrs["activity_labels"])
             unknown = set(activities) - set(labels)
             if unknown:
                 raise ValueError(f"activities {sorted(unknown)} unknown; the store has {labels}")
             codes = [labels.index(a) for a in activities]
-            keep &= np.isin(np.asarray(root["activity"][:])[frames], codes)
+            keep &= np.isin(values("activity"), codes)
         if rooms is not None:
-            keep &= np.isin(np.asarray(root["room_id"][:])[frames], list(rooms))
+            keep &= np.isin(values("room_id"), list(rooms))
         self.frames = frames[keep]
         self._root = None
+        self._arrays: dict = {}
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -91,14 +108,18 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
             import zarr
 
             self._root = zarr.open_group(self.url, mode="r")
+            self._arrays = {}
         return self._root
 
+    def values(self, name: str, frames=None) -> np.ndarray:
+        """Array ``name`` at ``frames`` (default: this dataset's frames), damage raised, not read."""
+        return read_checked(self._open(), self.url, name, self.frames if frames is None else frames, self._arrays)
+
     def __getitem__(self, i: int) -> dict:
-        root = self._open()
         f = int(self.frames[i])
-        item = {name: torch.as_tensor(np.asarray(root[name][f]).astype(np.float32 if dtype.is_floating_point else
-                                                                       (bool if dtype == torch.bool else np.int64)),
-                                      dtype=dtype)
+        item = {name: torch.as_tensor(np.asarray(self.values(name, f)).astype(
+                    np.float32 if dtype.is_floating_point else (bool if dtype == torch.bool else np.int64)),
+                    dtype=dtype)
                 for name, dtype in _FIELDS.items()}
         item["index"] = torch.tensor(f)
         return item
@@ -106,4 +127,5 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_root"] = None
+        state["_arrays"] = {}
         return state

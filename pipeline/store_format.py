@@ -24,15 +24,31 @@ PoseKernel dataset; ``cam_to_world`` maps them back to the room frame (z up).
 Kernels are stored normalised (``pipeline.deconvolution.normalize_kernels``) in float16 by
 default, with the per-frame scale in ``kernel_scale`` (float32): kernels x kernel_scale gives
 the deconvolved pose kernels in the simulator's units.
+
+Damage must show (format version 2). Zarr reads a chunk that is not there as the array's fill
+value, so version 1 (fill value 0) read a deleted chunk as zero kernels or joints at the camera's
+origin. Version 2 stores therefore
+
+* fill float arrays with NaN and integer arrays with -1 (every valid integer is >= 0), so a
+  place never written cannot pass for data (:func:`fill_value`);
+* write every chunk, even one equal to the fill value (zarr's ``write_empty_chunks``; an
+  all-False ``is_minor`` chunk is otherwise skipped), so a missing chunk of a done room is damage;
+* end every chunk with a CRC32C checksum (the standard zarr v3 ``crc32c`` codec), so a truncated
+  or altered chunk fails to decode instead of giving garbage (:func:`compressors`).
+
+``pipeline.store_integrity`` finds such damage; ``python -m simulator.generate --verify STORE``
+lists it and ``--repair STORE`` regenerates the damaged rooms. Version 1 stores stay readable.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 FORMAT_NAME = "posekernel-synthetic"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)   # version 1: fill value 0, chunks equal to it skipped, no checksums
 
 SPLITS = ("train", "val", "test")
 
@@ -99,6 +115,30 @@ def room_arrays(shape: StoreShape) -> dict[str, tuple[tuple, str]]:
         "room_colocated": ((R,), "bool"),
         "room_split": ((R,), "int8"),
     }
+
+
+def fill_value(dtype: str):
+    """What unwritten places of a version 2 array read as: NaN (floats), -1 (integers), False (bool)."""
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        return float("nan")
+    if kind == "i":
+        return -1
+    return False
+
+
+def compressors() -> list:
+    """Codecs after the bytes of every version 2 chunk: Blosc/zstd, then a CRC32C checksum."""
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    return [BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"), Crc32cCodec()]
+
+
+@functools.lru_cache(maxsize=None)
+def array_names(keep_recordings: bool = True) -> tuple[frozenset[str], frozenset[str]]:
+    """(per-frame array names, per-room array names) of the format."""
+    shape = StoreShape(1, 1, 1, 1, 1, 1)
+    return frozenset(frame_arrays(shape, "float16", keep_recordings)), frozenset(room_arrays(shape))
 
 
 def chunks_for(name: str, array_shape: tuple, frames_per_room: int, per_room: bool) -> tuple:

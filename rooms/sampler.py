@@ -198,10 +198,10 @@ class RoomSamplerConfig:
             if low_limit is not None and low < low_limit:
                 raise RoomInputError(f"{name} = {getattr(self, name)!r}; its low end must be >= {low_limit}.")
 
-        if not (2.5 <= self.min_floor_side_m <= self.max_floor_side_m):
+        if not (np.isfinite(self.max_floor_side_m) and 2.5 <= self.min_floor_side_m <= self.max_floor_side_m):
             raise RoomInputError(
                 f"min_floor_side_m = {self.min_floor_side_m}, max_floor_side_m = {self.max_floor_side_m}; need "
-                f"2.5 <= min <= max (a smaller floor cannot hold a camera and a standing person)."
+                f"finite sides with 2.5 <= min <= max (a smaller floor cannot hold a camera and a standing person)."
             )
         check_range("height_range_m", 2.2)
         check_range("temperature_range_c", -20.0)

@@ -44,6 +44,12 @@ times, pre-filtered by a hat (exact integration, ``_kernels``), then one FFT per
 applies d/dt, the hat compensation and the band limit and decimates to ``sample_rate_hz``.
 Aliasing of the oversampled grid is below -50 dB in the 19-32 kHz band for the default 8x.
 
+Meshes: a body is a closed surface with outward normals (faces counter-clockwise seen from
+outside). ``FacetMesh`` refuses a mesh that is open, wound inconsistently or inside out, and the
+echo refuses a transducer inside the body: for any of these the model would silently give no echo
+(every facet facing away, or hidden). A thin open surface (a plate, a wall panel) is modelled too,
+one-sided, when built with ``open_surface=True``; then its winding is the caller's to get right.
+
 Hidden surfaces: a facet counts for a pair only if it faces both transducers and its centroid
 is the first hit of the rays cast from each transducer (trimesh ray casting, Embree when
 embreex is installed). Shadowed paths and room reflections are not handled here.
@@ -58,12 +64,16 @@ body, or one value per facet (F,) to mark skin and clothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 import scipy.fft
 import trimesh
 
+from core.checks import check_whole
+
 from . import _kernels
+from .errors import SimulationInputError
 
 __all__ = [
     "DEFAULT_REFLECTION_COEFFICIENT",
@@ -124,9 +134,17 @@ class FacetMesh:
 
     Build once per posed body and reuse it for every call (direct and image-source pairs).
 
+    A closed mesh is required unless ``open_surface`` is set: the mesh must be closed (every
+    edge shared by two faces), consistently wound and not inside out (positive signed volume),
+    or SimulationInputError says which and how to fix it. The check costs a sort of the edges,
+    a small fraction of one echo.
+
     Attributes:
         vertices_m: (V, 3) float64, metres.
         faces: (F, 3) int64, counter-clockwise seen from outside (normals point outwards).
+        open_surface: True for a thin open surface such as a plate (reflecting on the side its
+            normals point to); the closed-surface checks, and the check that transducers lie
+            outside, are then skipped.
         normals: (F, 3) unit outward normals (zero for degenerate faces).
         areas_m2: (F,) facet areas.
         centroids_m: (F, 3).
@@ -135,6 +153,7 @@ class FacetMesh:
 
     vertices_m: np.ndarray
     faces: np.ndarray
+    open_surface: bool = False
     normals: np.ndarray = field(init=False, repr=False)
     areas_m2: np.ndarray = field(init=False, repr=False)
     centroids_m: np.ndarray = field(init=False, repr=False)
@@ -145,15 +164,15 @@ class FacetMesh:
         vertices = np.asarray(self.vertices_m, dtype=float)
         faces = np.asarray(self.faces)
         if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) < 3:
-            raise ValueError(f"vertices_m has shape {vertices.shape}; pass a (V, 3) array of metres, V >= 3.")
+            raise SimulationInputError(f"vertices_m has shape {vertices.shape}; pass a (V, 3) array of metres, V >= 3.")
         if not np.all(np.isfinite(vertices)):
-            raise ValueError("vertices_m contains NaN or infinite coordinates; pass finite metres.")
+            raise SimulationInputError("vertices_m contains NaN or infinite coordinates; pass finite metres.")
         if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) < 1:
-            raise ValueError(f"faces has shape {faces.shape}; pass a (F, 3) integer array of vertex indices.")
+            raise SimulationInputError(f"faces has shape {faces.shape}; pass a (F, 3) integer array of vertex indices.")
         if not np.issubdtype(faces.dtype, np.integer):
-            raise ValueError(f"faces has dtype {faces.dtype}; pass integer vertex indices.")
+            raise SimulationInputError(f"faces has dtype {faces.dtype}; pass integer vertex indices.")
         if faces.min() < 0 or faces.max() >= len(vertices):
-            raise ValueError(
+            raise SimulationInputError(
                 f"faces index vertices in [{faces.min()}, {faces.max()}] but vertices_m has "
                 f"{len(vertices)} rows; fix the face indices."
             )
@@ -168,11 +187,57 @@ class FacetMesh:
         self.centroids_m = triangles.mean(axis=1)
         edges = triangles - np.roll(triangles, 1, axis=1)
         self.max_edges_m = np.sqrt(np.einsum("fkd,fkd->fk", edges, edges).max(axis=1))
+        if not isinstance(self.open_surface, (bool, np.bool_)):
+            raise SimulationInputError(f"open_surface = {self.open_surface!r}; pass True or False.")
+        if not self.open_surface:
+            self._check_closed(cross)
+
+    def _check_closed(self, cross: np.ndarray) -> None:
+        """Refuse an open, inconsistently wound or inside-out mesh (see the class docstring).
+
+        cross: (F, 3) the faces' unnormalised normals (twice the area, outward if wound right).
+        """
+        n_open, n_misoriented = _edge_defects(self.faces, len(self.vertices_m))
+        if n_open:
+            raise SimulationInputError(
+                f"mesh is open ({n_open} boundary edges): close it (e.g. trimesh.repair.fill_holes, after "
+                "mesh.merge_vertices() if it is split at seams) or, for a thin open surface such as a plate, "
+                "build FacetMesh(..., open_surface=True)")
+        if n_misoriented:
+            raise SimulationInputError(
+                f"mesh is wound inconsistently ({n_misoriented} edges shared by faces wound the same way): "
+                "orient its faces outwards (e.g. trimesh.repair.fix_winding, then fix_inversion)")
+        # Signed volume by the divergence theorem, about the mean vertex (numerically steadier).
+        volume_m3 = np.einsum("fd,fd->", self.centroids_m - self.vertices_m.mean(axis=0), cross) / 6.0
+        if volume_m3 < 0:
+            raise SimulationInputError(
+                f"mesh is inside out (negative signed volume, {volume_m3:.3g} m^3): flip its faces "
+                "(faces[:, ::-1], or trimesh's mesh.invert())")
+
+    def check_outside(self, name: str, positions_m: np.ndarray) -> None:
+        """Refuse a transducer inside this closed mesh: it would see no facet and hear no echo.
+
+        name: how the caller calls the positions (``speaker_positions_m``); positions_m: (N, 3).
+        Only points within the mesh's bounding box are tested (by ray casting), so points that
+        are clearly outside, such as image sources, cost nothing.
+        """
+        points = _as_points(name, positions_m)
+        if self.open_surface:
+            return
+        low, high = self.vertices_m.min(axis=0), self.vertices_m.max(axis=0)
+        near = np.flatnonzero(np.all((points >= low) & (points <= high), axis=1))
+        if len(near) == 0:
+            return
+        inside = near[np.asarray(self.intersector.contains_points(points[near]), dtype=bool)]
+        if len(inside):
+            x, y, z = points[inside[0]]
+            raise SimulationInputError(
+                f"{name}[{inside[0]}] = ({x:.3f}, {y:.3f}, {z:.3f}) lies inside the body mesh: move it outside")
 
     @classmethod
-    def from_trimesh(cls, mesh: trimesh.Trimesh) -> "FacetMesh":
+    def from_trimesh(cls, mesh: trimesh.Trimesh, open_surface: bool = False) -> "FacetMesh":
         """Wrap a trimesh.Trimesh (its vertices and faces are copied)."""
-        return cls(np.asarray(mesh.vertices, dtype=float), np.asarray(mesh.faces, dtype=np.int64))
+        return cls(np.asarray(mesh.vertices, dtype=float), np.asarray(mesh.faces, dtype=np.int64), open_surface)
 
     @property
     def n_faces(self) -> int:
@@ -257,20 +322,41 @@ class BodyEcho:
     speed_of_sound_m_s: float
 
 
+def _edge_defects(faces: np.ndarray, n_vertices: int) -> tuple[int, int]:
+    """(edges on a boundary, edges whose faces are wound the same way) of a triangle mesh.
+
+    In a closed, consistently wound mesh every edge a-b of one face appears as b-a in exactly one
+    other. Each directed edge is keyed as (undirected edge) * 2 + (a < b); sorted, such a mesh's
+    keys come in pairs (2u, 2u + 1), which one sort and one comparison confirm. Only a mesh that
+    fails this is counted edge by edge.
+    """
+    a = faces.ravel()
+    b = faces[:, [1, 2, 0]].ravel()
+    keys = (np.minimum(a, b) * np.int64(n_vertices) + np.maximum(a, b)) * 2 + (a < b)
+    keys.sort()
+    if len(keys) % 2 == 0 and np.all(keys[1::2] == keys[0::2] + 1) and np.all(keys[0::2] % 2 == 0):
+        return 0, 0
+    edges, start, count = np.unique(keys >> 1, return_index=True, return_counts=True)
+    forward = np.add.reduceat(keys & 1, start)  # faces that run the edge from lower to higher index
+    n_open = int(np.count_nonzero(count % 2 == 1))  # shared by one face (or by three, five...)
+    n_misoriented = int(np.count_nonzero((count % 2 == 0) & (2 * forward != count)))
+    return n_open, n_misoriented
+
+
 def _as_points(name: str, value) -> np.ndarray:
     points = np.asarray(value, dtype=float)
     if points.ndim == 1 and points.shape == (3,):
         points = points[None, :]
     if points.ndim != 2 or points.shape[1] != 3 or len(points) < 1:
-        raise ValueError(f"{name} has shape {np.shape(value)}; pass an (N, 3) array of positions in metres.")
+        raise SimulationInputError(f"{name} has shape {np.shape(value)}; pass an (N, 3) array of positions in metres.")
     if not np.all(np.isfinite(points)):
-        raise ValueError(f"{name} contains NaN or infinite coordinates; pass finite metres.")
+        raise SimulationInputError(f"{name} contains NaN or infinite coordinates; pass finite metres.")
     return np.ascontiguousarray(points)
 
 
 def _positive(name: str, value, example: str) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} = {value!r} must be a positive finite number, e.g. {example}.")
+    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value <= 0:
+        raise SimulationInputError(f"{name} = {value!r} must be a positive finite number, e.g. {example}.")
     return float(value)
 
 
@@ -294,7 +380,8 @@ def body_impulse_responses(
     """Physical-optics echo of a mesh for transmitter/receiver pairs.
 
     Args:
-        mesh: ``FacetMesh`` (reuse it across calls) or ``trimesh.Trimesh``; closed, normals out.
+        mesh: ``FacetMesh`` (reuse it across calls) or ``trimesh.Trimesh``; closed, normals out
+            (see ``FacetMesh``; a thin plate: ``FacetMesh(..., open_surface=True)``).
         tx_positions_m: (S, 3) transmitter (speaker or image-speaker) positions, metres.
         rx_positions_m: (M, 3) receiver (microphone or image-microphone) positions, metres.
         n_samples: T, length of each impulse response (t = 0 at emission).
@@ -312,22 +399,21 @@ def body_impulse_responses(
             default 0.02 / fs.
     Returns:
         BodyEcho with impulse_responses of shape (C, T).
+    Raises:
+        SimulationInputError: a bad argument, a mesh that is not a closed outward surface, or
+            a transducer inside the mesh (each would otherwise give a silent, all-zero echo).
     """
     # ---- validation (before any work) ----
     if isinstance(mesh, trimesh.Trimesh):
         mesh = FacetMesh.from_trimesh(mesh)
     if not isinstance(mesh, FacetMesh):
-        raise ValueError(f"mesh is a {type(mesh).__name__}; pass a FacetMesh or a trimesh.Trimesh.")
+        raise SimulationInputError(f"mesh is a {type(mesh).__name__}; pass a FacetMesh or a trimesh.Trimesh.")
     tx = _as_points("tx_positions_m", tx_positions_m)
     rx = _as_points("rx_positions_m", rx_positions_m)
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples = {n_samples!r} must be a positive integer (samples per response).")
-    n_samples = int(n_samples)
+    n_samples = check_whole("n_samples", n_samples, 1, error=SimulationInputError)
     fs = _positive("sample_rate_hz", sample_rate_hz, "96000")
     c = _positive("speed_of_sound_m_s", speed_of_sound_m_s, "343")
-    if isinstance(oversampling, bool) or int(oversampling) != oversampling or oversampling < 4:
-        raise ValueError(f"oversampling = {oversampling!r} must be an integer >= 4 (8 recommended).")
-    oversampling = int(oversampling)
+    oversampling = check_whole("oversampling", oversampling, 4, error=SimulationInputError)
     max_delay_error_s = 0.02 / fs if max_delay_error_s is None else max_delay_error_s
     _positive("max_delay_error_s", max_delay_error_s, "2e-7")
 
@@ -335,43 +421,48 @@ def body_impulse_responses(
     if reflection.ndim == 0:
         reflection = np.full(mesh.n_faces, float(reflection))
     if reflection.shape != (mesh.n_faces,):
-        raise ValueError(
+        raise SimulationInputError(
             f"reflection_coefficient has shape {reflection.shape}; "
             f"pass a scalar or one value per face ({mesh.n_faces},)."
         )
     if not np.all(np.isfinite(reflection)) or np.any(np.abs(reflection) > 1):
-        raise ValueError("reflection_coefficient must lie in [-1, 1] (pressure reflection coefficient).")
+        raise SimulationInputError("reflection_coefficient must lie in [-1, 1] (pressure reflection coefficient).")
 
     n_tx = len(tx)
     if pairs is None:
         pairs = np.stack(np.meshgrid(np.arange(n_tx), np.arange(len(rx)), indexing="ij"), -1).reshape(-1, 2)
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.issubdtype(pairs.dtype, np.integer):
-        raise ValueError(
+        raise SimulationInputError(
             f"pairs has shape {pairs.shape} / dtype {pairs.dtype}; pass a (P, 2) integer array of (tx, rx)."
         )
     if len(pairs) and (pairs.min() < 0 or pairs[:, 0].max() >= n_tx or pairs[:, 1].max() >= len(rx)):
-        raise ValueError(f"pairs index beyond the {n_tx} transmitters / {len(rx)} receivers; fix pairs.")
+        raise SimulationInputError(f"pairs index beyond the {n_tx} transmitters / {len(rx)} receivers; fix pairs.")
     n_pairs = len(pairs)
     channels = np.arange(n_pairs) if channels is None else np.asarray(channels)
     if channels.shape != (n_pairs,) or (n_pairs and not np.issubdtype(channels.dtype, np.integer)):
-        raise ValueError(f"channels has shape {channels.shape}; pass one integer output row per pair ({n_pairs},).")
+        raise SimulationInputError(
+            f"channels has shape {channels.shape}; pass one integer output row per pair ({n_pairs},).")
     if n_pairs and channels.min() < 0:
-        raise ValueError("channels must be >= 0 (output rows).")
-    n_channels = (int(channels.max()) + 1 if n_pairs else 0) if n_channels is None else int(n_channels)
+        raise SimulationInputError("channels must be >= 0 (output rows).")
+    n_channels = (int(channels.max()) + 1 if n_pairs else 0) if n_channels is None else \
+        check_whole("n_channels", n_channels, 0, error=SimulationInputError)
     if n_pairs and channels.max() >= n_channels:
-        raise ValueError(f"channels reach {channels.max()} but n_channels = {n_channels}; raise n_channels.")
+        raise SimulationInputError(f"channels reach {channels.max()} but n_channels = {n_channels}; raise n_channels.")
     gains = np.ones(n_pairs) if pair_gains is None else np.asarray(pair_gains, dtype=float)
     if gains.shape != (n_pairs,) or not np.all(np.isfinite(gains)):
-        raise ValueError(f"pair_gains has shape {gains.shape}; pass one finite gain per pair ({n_pairs},).")
+        raise SimulationInputError(f"pair_gains has shape {gains.shape}; pass one finite gain per pair ({n_pairs},).")
     positions = np.vstack([tx, rx])
     if lit is not None:
         lit = np.asarray(lit, dtype=bool)
         if lit.shape != (len(positions), mesh.n_faces):
-            raise ValueError(
+            raise SimulationInputError(
                 f"lit has shape {lit.shape}; pass mesh.lit_facets(vstack([tx, rx])), "
                 f"shape ({len(positions)}, {mesh.n_faces})."
             )
+    # last, as it casts rays (only for points within the mesh's bounding box)
+    mesh.check_outside("tx_positions_m", tx)
+    mesh.check_outside("rx_positions_m", rx)
 
     # ---- hidden-surface removal: one ray fan per distinct transducer position ----
     if lit is None:

@@ -24,21 +24,27 @@ so that the deconvolution of the recordings (pipeline) can be checked against it
 """
 from __future__ import annotations
 
-from core.errors import InputError
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.signal
 
 from bodies.model import PosedBody
+from core.checks import check_finite_array, check_number, check_whole
 from rooms import RoomScene, air_absorption_energy_per_m
 from simulator.body_echo import DEFAULT_REFLECTION_COEFFICIENT, FacetMesh, body_impulse_responses
+from simulator.errors import SimulationInputError
 from simulator.room_response import RoomAcoustics, compute_room_acoustics
 from simulator.signals import ChirpPlan
 
-
-class SimulationInputError(InputError):
-    """A simulation parameter or input is invalid; the message names the field and the fix."""
+#: Highest image-source order accepted: image sources grow as the cube of the order, and beyond
+#: this a room's response takes longer than any worker should spend on one room.
+MAX_IMAGE_SOURCE_ORDER = 50
+#: Room responses accepted, seconds. The shortest holds 17 m of travel, more than the longest
+#: direct path of the sampler's default rooms (10 m floors); a response too short for a room's
+#: longest direct path is refused again, with the room, when the room's response is computed.
+#: The longest is bounded because the response is held per speaker-microphone pair.
+ROOM_RESPONSE_RANGE_S = (0.05, 2.0)
 
 
 @dataclass
@@ -88,33 +94,47 @@ class SimulationConfig:
     colocated_microphone_offset_m: float = 0.02
 
     def __post_init__(self) -> None:
+        # Every field is checked here, not where it is first used: a generator builds its
+        # configuration up front to refuse bad arguments before any work, so whatever would fail
+        # later inside a worker must fail now, naming the field.
         def fail(name, why):
             raise SimulationInputError(f"{name} = {getattr(self, name)!r}: {why}")
 
+        error = SimulationInputError
         if not isinstance(self.chirp_plan, ChirpPlan):
             fail("chirp_plan", "pass a simulator.signals.ChirpPlan")
-        if int(self.max_order) != self.max_order or self.max_order < 0:
-            fail("max_order", "use a non-negative integer image-source order (17 by default)")
-        if not np.isfinite(self.room_response_s) or self.room_response_s <= 0:
-            fail("room_response_s", "use a positive duration in seconds, e.g. 0.4")
-        if not -1.0 <= self.reflection_coefficient <= 1.0:
-            fail("reflection_coefficient", "a pressure reflection coefficient lies in [-1, 1]")
-        if self.multipath_patch_m is not None and not 0 < self.multipath_patch_m < 0.5:
-            fail("multipath_patch_m", "use a patch size in metres, e.g. 0.025, or None")
-        if not 0.0 <= self.shadow_attenuation <= 1.0:
-            fail("shadow_attenuation", "use a value in [0, 1] (1 removes a blocked path)")
-        if self.snr_db is not None and not np.isfinite(self.snr_db):
-            fail("snr_db", "use a finite SNR in dB, or None for no noise")
-        if not 0.0 <= self.clock_offset_max_samples < 100:
-            fail("clock_offset_max_samples", "use a small non-negative offset in samples, e.g. 0.5")
-        nyquist = self.chirp_plan.sample_rate_hz / 2
-        lo, hi = self.speaker_band_hz
-        if not 0 < lo < hi < nyquist:
+        rate_hz = self.chirp_plan.sample_rate_hz
+        if not float(rate_hz).is_integer() or rate_hz < 1000:
+            raise error(f"chirp_plan.sample_rate_hz = {rate_hz!r}: the room simulation needs a whole number "
+                        "of hertz >= 1000, e.g. 96000")
+        self.max_order = check_whole("max_order", self.max_order, 0, MAX_IMAGE_SOURCE_ORDER, error=error)
+        self.room_response_s = check_number("room_response_s", self.room_response_s, *ROOM_RESPONSE_RANGE_S,
+                                            error=error)
+        self.reflection_coefficient = check_number("reflection_coefficient", self.reflection_coefficient,
+                                                   -1.0, 1.0, error=error)
+        for name in ("body_room_multipath", "shadowing", "transducer_responses"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                fail(name, "use True or False")
+            setattr(self, name, bool(getattr(self, name)))
+        if self.multipath_patch_m is not None:
+            self.multipath_patch_m = check_number("multipath_patch_m", self.multipath_patch_m, 0.0, 0.5,
+                                                  low_open=True, high_open=True, error=error)
+        self.shadow_attenuation = check_number("shadow_attenuation", self.shadow_attenuation, 0.0, 1.0,
+                                               error=error)
+        if self.snr_db is not None:
+            self.snr_db = check_number("snr_db", self.snr_db, error=error)
+        self.clock_offset_max_samples = check_number("clock_offset_max_samples", self.clock_offset_max_samples,
+                                                     0.0, 100.0, high_open=True, error=error)
+        nyquist = rate_hz / 2
+        band = check_finite_array("speaker_band_hz", self.speaker_band_hz, shape=(2,), error=error)
+        if not 0 < band[0] < band[1] < nyquist:
             fail("speaker_band_hz", f"use 0 < low < high < Nyquist ({nyquist:g} Hz)")
-        if not 0 < self.microphone_corner_hz < nyquist:
-            fail("microphone_corner_hz", f"use a corner frequency below Nyquist ({nyquist:g} Hz)")
-        if not 0.0 < self.colocated_microphone_offset_m < 0.2:
-            fail("colocated_microphone_offset_m", "use a few centimetres, e.g. 0.02")
+        self.speaker_band_hz = (float(band[0]), float(band[1]))
+        self.microphone_corner_hz = check_number("microphone_corner_hz", self.microphone_corner_hz, 0.0, nyquist,
+                                                 low_open=True, high_open=True, error=error)
+        self.colocated_microphone_offset_m = check_number(
+            "colocated_microphone_offset_m", self.colocated_microphone_offset_m, 0.0, 0.2,
+            low_open=True, high_open=True, error=error)
 
 
 @dataclass
@@ -281,7 +301,10 @@ class RoomSimulator:
         """
         cfg = self.config
         (room_scene or self.scene).validate_body(body.vertices, "body.vertices")
-        mesh = FacetMesh(body.vertices.astype(float), body.faces)
+        mesh = FacetMesh(body.vertices.astype(float), body.faces)  # refuses an open or inside-out body
+        # A transducer inside the body would hear no echo at all: refuse it before casting rays.
+        mesh.check_outside("speaker_positions_m", self.speakers)
+        mesh.check_outside("microphone_positions_m", self.microphones)
         S, M = len(self.speakers), len(self.microphones)
         direct_pairs = np.array([(s, m) for s in range(S) for m in range(M)])
         tx, rx, pairs, channels, gains = [self.speakers], [self.microphones], [direct_pairs], [np.arange(S * M)], [np.ones(S * M)]

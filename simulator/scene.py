@@ -6,22 +6,37 @@ draws the room from above and from the side with the speakers, microphones, came
 camera's view of the person; the recordings with and without the person; and the pose kernels
 obtained by subtracting the empty room (eq. 4 of the paper, in each speaker's band), against the
 simulator's ground truth.
+
+Every argument is checked and both outputs claimed before the body model is built or anything is
+simulated: a bad number, a folder, or an existing file this command did not write is refused with
+exit 2. Files are written whole or not at all; a second run replaces its own files.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from bodies import ACTIVITIES, BodyInputError, PoseSampler, SubjectSampler, load_body_model
+from bodies import ACTIVITIES, PoseSampler, SubjectSampler, load_body_model
 from bodies.model import PosedBody
+from bodies.subjects import MAX_AGE_YEARS, MIN_AGE_YEARS
+from core.checks import check_choice, check_number, check_whole
+from core.cli import run_command
+from core.outputs import atomic_write, claim_output_file, png_metadata, write_json
 from rooms import RoomGeometryError, RoomInputError, RoomSampler, RoomSamplerConfig, RoomScene, make_seat
-from simulator.recording import Recording, RoomSimulator, SimulationConfig, SimulationInputError
+from simulator.errors import SimulationInputError
+from simulator.recording import MAX_IMAGE_SOURCE_ORDER, Recording, RoomSimulator, SimulationConfig
+
+WRITER = "simulator.scene"
+#: Floor sides accepted by --min-floor-m, metres: the room sampler needs 2.5 m for a camera and a
+#: standing person; the upper end keeps every direct path well within the default room response
+#: (SimulationConfig.room_response_s).
+FLOOR_SIDE_RANGE_M = (2.5, 20.0)
 
 
 @dataclass
@@ -141,6 +156,7 @@ def envelope(x: np.ndarray) -> np.ndarray:
 
 # -- the picture -------------------------------------------------------------------------------
 def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: str) -> None:
+    """The six-panel picture, written to ``path`` as PNG (atomically, marked as this command's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,60 +267,88 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_ylabel("pair (speaker * M + microphone)")
     ax.set_title("all pairs, envelope of (R - R_empty) / S")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", metadata=png_metadata(WRITER)))
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator.scene", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed >= 0 (same seed, same scene)")
     parser.add_argument("--activity", default=None, help=f"one of {', '.join(ACTIVITIES)}; random if omitted")
-    parser.add_argument("--age", type=float, default=None, help="age in years; random if omitted")
+    parser.add_argument("--age", type=float, default=None,
+                        help=f"age in years ({MIN_AGE_YEARS:g}-{MAX_AGE_YEARS:g}); random if omitted")
     parser.add_argument("--rig", choices=("co-located", "separated"), default="separated",
                         help="co-located speaker/microphone pairs (the real dataset) or separated ones")
-    parser.add_argument("--min-floor-m", type=float, default=5.0, help="smallest floor side (m)")
-    parser.add_argument("--max-order", type=int, default=17, help="image-source order of the room")
+    parser.add_argument("--min-floor-m", type=float, default=5.0,
+                        help=f"smallest floor side ({FLOOR_SIDE_RANGE_M[0]:g}-{FLOOR_SIDE_RANGE_M[1]:g} m)")
+    parser.add_argument("--max-order", type=int, default=17,
+                        help=f"image-source order of the room (0-{MAX_IMAGE_SOURCE_ORDER})")
     parser.add_argument("--snr-db", type=float, default=40.0, help="sensor noise (dB)")
     parser.add_argument("--no-multipath", action="store_true", help="leave out body-room multipath")
     parser.add_argument("--no-shadow", action="store_true", help="leave out the body's shadowing of room paths")
-    parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals")
-    parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON")
-    args = parser.parse_args(argv)
+    parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals (.png)")
+    parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON (.json)")
+    return parser
 
-    try:
-        rng = np.random.default_rng(args.seed)
-        room_sampler = RoomSampler(RoomSamplerConfig(
-            min_floor_side_m=args.min_floor_m, max_floor_side_m=max(args.min_floor_m, 10.0),
-            colocated_probability=1.0 if args.rig == "co-located" else 0.0))
-        room_scene = room_sampler.sample(rng)
-        config = SimulationConfig(max_order=args.max_order, snr_db=args.snr_db,
-                                  body_room_multipath=not args.no_multipath, shadowing=not args.no_shadow)
-        t0 = time.perf_counter()
-        sampler = PoseSampler(load_body_model("anny"))
-        scene = compose_scene(rng, room_scene, sampler, activity=args.activity, age_years=args.age)
-        t1 = time.perf_counter()
-        simulator = RoomSimulator(scene.room_scene, config)
-        t2 = time.perf_counter()
-        recording = simulator.record(scene.body, rng)
-        t3 = time.perf_counter()
-    except (BodyInputError, RoomInputError, SimulationInputError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(lambda: _run(build_parser().parse_args(argv)),
+                       interrupted="nothing was written; run the same command again")
+
+
+def _check_arguments(args) -> tuple[int, RoomSamplerConfig, SimulationConfig]:
+    """Every argument, as the flag the user typed, and both outputs: before any work."""
+    seed = check_whole("--seed", args.seed, 0, error=SimulationInputError)
+    if args.activity is not None:
+        check_choice("--activity", args.activity, ACTIVITIES, error=SimulationInputError)
+    if args.age is not None:
+        check_number("--age", args.age, MIN_AGE_YEARS, MAX_AGE_YEARS, error=SimulationInputError)
+    min_floor_m = check_number("--min-floor-m", args.min_floor_m, *FLOOR_SIDE_RANGE_M, error=SimulationInputError)
+    check_whole("--max-order", args.max_order, 0, MAX_IMAGE_SOURCE_ORDER, error=SimulationInputError)
+    check_number("--snr-db", args.snr_db, error=SimulationInputError)
+    for flag, value, suffix in (("--png", args.png, ".png"), ("--json", args.json, ".json")):
+        if value is None:
+            continue
+        if Path(value).is_dir():
+            claim_output_file(value, flag, WRITER)  # refuses it, saying it is a folder
+        if Path(value).suffix.lower() != suffix:
+            raise SimulationInputError(f"{flag} {value}: unsupported file type {Path(value).suffix or '(none)'!r}; "
+                                       f"give a {suffix} path")
+        claim_output_file(value, flag, WRITER)
+    room_config = RoomSamplerConfig(
+        min_floor_side_m=min_floor_m, max_floor_side_m=max(min_floor_m, 10.0),
+        colocated_probability=1.0 if args.rig == "co-located" else 0.0)
+    config = SimulationConfig(max_order=args.max_order, snr_db=args.snr_db,
+                              body_room_multipath=not args.no_multipath, shadowing=not args.no_shadow)
+    return seed, room_config, config
+
+
+def _run(args) -> int:
+    seed, room_config, config = _check_arguments(args)
+    rng = np.random.default_rng(seed)
+    room_scene = RoomSampler(room_config).sample(rng)
+    t0 = time.perf_counter()
+    sampler = PoseSampler(load_body_model("anny"))
+    scene = compose_scene(rng, room_scene, sampler, activity=args.activity, age_years=args.age)
+    t1 = time.perf_counter()
+    simulator = RoomSimulator(scene.room_scene, config)
+    t2 = time.perf_counter()
+    recording = simulator.record(scene.body, rng)
+    t3 = time.perf_counter()
     band_hz = config.chirp_plan.speaker_bands_hz()
     draw_scene(scene, recording, band_hz, args.png)
     print(f"wrote {args.png}: {scene.body.activity}, stature {scene.body.stature_m:.2f} m; "
           f"room response {t2 - t1:.2f} s, frame {t3 - t2:.2f} s")
     if args.json:
         summary = {
-            "seed": args.seed, "body": scene.body.summary(),
+            "seed": seed, "body": scene.body.summary(),
             "speaker_positions_m": recording.speaker_positions_m.tolist(),
             "microphone_positions_m": recording.microphone_positions_m.tolist(),
             "speed_of_sound_m_s": recording.speed_of_sound_m_s,
             "room_bounds_m": scene.room_scene.room.bounds_m.tolist(),
             "timings_s": {"body": t1 - t0, "room_response": t2 - t1, "frame": t3 - t2},
         }
-        with open(args.json, "w") as fh:
-            json.dump(summary, fh, indent=2)
+        write_json(args.json, summary, WRITER)
     return 0
 
 

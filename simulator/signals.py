@@ -20,7 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ChirpPlan", "band_window", "tukey_window"]
+from core.checks import check_finite_array, check_number, check_whole
+from simulator.errors import SimulationInputError
+
+__all__ = ["MAX_DURATION_S", "MAX_SAMPLE_RATE_HZ", "ChirpPlan", "band_window", "tukey_window"]
+
+#: Longest chirp period accepted: a frame is one period and is held in memory per speaker and
+#: microphone, so a typo (100 instead of 0.1) must fail where the plan is built.
+MAX_DURATION_S = 10.0
+#: Highest sample rate accepted (the paper's capture runs at 96 kHz).
+MAX_SAMPLE_RATE_HZ = 1_000_000.0
 
 
 def tukey_window(n_samples: int, taper_samples: float) -> np.ndarray:
@@ -45,9 +54,9 @@ def band_window(frequencies_hz: np.ndarray, band_hz: tuple[float, float], transi
     ``transition_hz`` outside each edge, 0 beyond. Same shape as ``frequencies_hz``."""
     low_hz, high_hz = band_hz
     if not 0 <= low_hz < high_hz:
-        raise ValueError(f"band_hz = {band_hz!r} must satisfy 0 <= low < high (Hz).")
+        raise SimulationInputError(f"band_hz = {band_hz!r} must satisfy 0 <= low < high (Hz).")
     if not transition_hz > 0:
-        raise ValueError(f"transition_hz = {transition_hz!r} must be > 0 Hz, e.g. 1000.")
+        raise SimulationInputError(f"transition_hz = {transition_hz!r} must be > 0 Hz, e.g. 1000.")
     f = np.abs(np.asarray(frequencies_hz, dtype=float))
     # distance outside the band, in units of the transition width (0 inside the band)
     outside = np.maximum(low_hz - f, f - high_hz).clip(min=0.0) / transition_hz
@@ -75,48 +84,50 @@ class ChirpPlan:
     guard_hz: float = 250.0
 
     def __post_init__(self) -> None:
-        band = tuple(float(b) for b in np.asarray(self.band_hz, dtype=float).ravel())
+        # Every field is checked here, so that a bad plan fails where it is built (a generator
+        # validates its arguments up front), never later inside a worker.
+        error = SimulationInputError
+        band = check_finite_array("band_hz", self.band_hz, error=error).ravel()
         if len(band) != 2:
-            raise ValueError(f"band_hz = {self.band_hz!r} must be a pair (low_hz, high_hz).")
-        object.__setattr__(self, "band_hz", band)
-        low_hz, high_hz = band
-        if isinstance(self.n_speakers, bool) or int(self.n_speakers) != self.n_speakers:
-            raise ValueError(f"n_speakers = {self.n_speakers!r} must be an integer >= 1.")
-        if self.n_speakers < 1:
-            raise ValueError(f"n_speakers = {self.n_speakers} must be >= 1; pass at least one speaker.")
-        if not np.isfinite(self.sample_rate_hz) or self.sample_rate_hz <= 0:
-            raise ValueError(f"sample_rate_hz = {self.sample_rate_hz!r} must be a positive number of hertz.")
-        if not np.isfinite(self.duration_s) or self.duration_s <= 0:
-            raise ValueError(f"duration_s = {self.duration_s!r} must be > 0 seconds, e.g. 0.1.")
+            raise error(f"band_hz = {self.band_hz!r} must be a pair (low_hz, high_hz).")
+        object.__setattr__(self, "band_hz", (float(band[0]), float(band[1])))
+        low_hz, high_hz = self.band_hz
+        object.__setattr__(self, "n_speakers", check_whole("n_speakers", self.n_speakers, 1, error=error))
+        object.__setattr__(self, "sample_rate_hz", check_number(
+            "sample_rate_hz", self.sample_rate_hz, 0.0, MAX_SAMPLE_RATE_HZ, low_open=True, error=error))
+        object.__setattr__(self, "duration_s", check_number(
+            "duration_s", self.duration_s, 0.0, MAX_DURATION_S, low_open=True, error=error))
+        object.__setattr__(self, "taper_s", check_number("taper_s", self.taper_s, 0.0, error=error))
+        object.__setattr__(self, "guard_hz", check_number("guard_hz", self.guard_hz, error=error))
         if round(self.duration_s * self.sample_rate_hz) < 2:
-            raise ValueError(
+            raise error(
                 f"duration_s = {self.duration_s!r} is shorter than two samples at "
                 f"sample_rate_hz = {self.sample_rate_hz:g}; lengthen the chirp."
             )
-        if not (np.isfinite(low_hz) and np.isfinite(high_hz)) or not 0 < low_hz < high_hz:
-            raise ValueError(
+        if not 0 < low_hz < high_hz:
+            raise error(
                 f"band_hz = {self.band_hz!r} must satisfy 0 < low < high (Hz), e.g. (19000, 32000)."
             )
         nyquist_hz = self.sample_rate_hz / 2
         if high_hz > nyquist_hz:
-            raise ValueError(
+            raise error(
                 f"band_hz = {self.band_hz!r} reaches above the Nyquist frequency "
                 f"{nyquist_hz:g} Hz of sample_rate_hz = {self.sample_rate_hz:g}; lower band_hz[1] "
                 f"or raise sample_rate_hz to at least {2 * high_hz:g}."
             )
-        if not np.isfinite(self.guard_hz) or self.guard_hz < 0:
-            raise ValueError(
+        if self.guard_hz < 0:
+            raise error(
                 f"guard_hz = {self.guard_hz!r} must be >= 0: a negative guard makes the "
                 f"speakers' sub-bands overlap."
             )
         if self.subband_width_hz <= 0:
-            raise ValueError(
+            raise error(
                 f"guard_hz = {self.guard_hz:g} leaves no room for {self.n_speakers} sub-bands in "
                 f"band_hz = {self.band_hz!r}; reduce guard_hz below "
                 f"{(high_hz - low_hz) / max(self.n_speakers - 1, 1):g} Hz or use fewer speakers."
             )
-        if not np.isfinite(self.taper_s) or self.taper_s < 0 or self.taper_s > self.duration_s / 2:
-            raise ValueError(
+        if self.taper_s > self.duration_s / 2:
+            raise error(
                 f"taper_s = {self.taper_s!r} must lie in [0, duration_s / 2 = {self.duration_s / 2:g}] s."
             )
 
@@ -133,10 +144,7 @@ class ChirpPlan:
 
     def speaker_band_hz(self, speaker: int) -> tuple[float, float]:
         """(low, high) sub-band of speaker ``speaker`` (0-based), Hz; speaker 0 is lowest."""
-        if isinstance(speaker, bool) or int(speaker) != speaker or not 0 <= speaker < self.n_speakers:
-            raise ValueError(
-                f"speaker = {speaker!r} must be an integer in [0, {self.n_speakers - 1}]."
-            )
+        speaker = check_whole("speaker", speaker, 0, self.n_speakers - 1, error=SimulationInputError)
         low_hz = self.band_hz[0] + int(speaker) * (self.subband_width_hz + self.guard_hz)
         return (low_hz, low_hz + self.subband_width_hz)
 

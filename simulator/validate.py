@@ -20,23 +20,31 @@ the frequency domain, then compared through their envelopes (magnitude of the an
   its own spurious edge of the lit region (the shadow boundary, ~2a / c after the specular echo).
 The whole-response energy ratio is reported too, for information.
 
-Exit status 0 when every case meets both targets, 1 otherwise.
+Exit status 0 when every case meets both targets, 1 otherwise, 2 for a bad output path: --json and
+--png are claimed before any case runs (a folder, an unwritable place, or an existing file that
+this command did not write is refused), and written whole or not at all, so a second run replaces
+its own files.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.fft
 import trimesh
 from scipy.optimize import minimize_scalar
 
+from core.cli import run_command
+from core.errors import EXIT_OK, EXIT_TARGET_MISSED
+from core.outputs import atomic_write, claim_output_file, png_metadata, write_json
+
 from .body_echo import FacetMesh, body_impulse_responses
+from .errors import SimulationInputError
 from .signals import band_window
 from .sphere_exact import scattered_impulse_response
 
@@ -58,6 +66,7 @@ SPEED_OF_SOUND_M_S = 343.0
 BAND_HZ = (19_000.0, 32_000.0)
 TRANSITION_HZ = 1_000.0
 GATE_SAMPLES = 24
+WRITER = "simulator.validate"
 # Samples kept after the last echo of interest (creeping waves, plate edges, filter tails).
 _TAIL_SAMPLES = 700
 
@@ -145,7 +154,8 @@ def _plate_mesh(case: PlateCase) -> FacetMesh:
         for j in range(case.cells_per_side):
             v00, v10, v01, v11 = i * n + j, (i + 1) * n + j, i * n + j + 1, (i + 1) * n + j + 1
             faces += [(v00, v10, v11), (v00, v11, v01)]  # counter-clockwise seen from +z
-    return FacetMesh(vertices, np.array(faces, dtype=np.int64))
+    # a plate is a thin open surface, reflecting on its +z side (the closed-mesh checks do not apply)
+    return FacetMesh(vertices, np.array(faces, dtype=np.int64), open_surface=True)
 
 
 def _sphere_specular_path_m(case: SphereCase) -> float:
@@ -270,7 +280,7 @@ def run_validation(
         cases = default_cases()
     for case in cases:
         if not isinstance(case, (SphereCase, PlateCase)):
-            raise ValueError(f"cases contains a {type(case).__name__}; pass SphereCase or PlateCase items.")
+            raise SimulationInputError(f"cases contains a {type(case).__name__}; pass SphereCase or PlateCase items.")
     results = []
     for case in cases:
         result = _run_case(case, sample_rate_hz, speed_of_sound_m_s, band_hz, transition_hz)
@@ -327,17 +337,39 @@ def _plot(results: list[dict], convergence: list[dict], path: str, fs: float) ->
     for ax in axes.ravel()[n_panels:]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110, metadata=png_metadata(WRITER)))
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", default="validation.json", help="output JSON path")
-    parser.add_argument("--png", default=None, help="output plot path (optional)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m simulator.validate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", default="validation.json", help="output JSON path (.json)")
+    parser.add_argument("--png", default=None, help="output plot path (.png, optional)")
     parser.add_argument("--quick", action="store_true", help="three small cases, no facet-count study")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(lambda: _run(build_parser().parse_args(argv)),
+                       interrupted="nothing was written; run the same command again")
+
+
+def _claim_outputs(args) -> None:
+    """Refuse a bad --json / --png before any case runs (exit 2, never 1: 1 means a target was missed)."""
+    for flag, value, suffix in (("--json", args.json, ".json"), ("--png", args.png, ".png")):
+        if value is None:
+            continue
+        if Path(value).is_dir():
+            claim_output_file(value, flag, WRITER)  # refuses it, saying it is a folder
+        if Path(value).suffix.lower() != suffix:
+            raise SimulationInputError(f"{flag} {value}: unsupported file type {Path(value).suffix or '(none)'!r}; "
+                                       f"give a {suffix} path")
+        claim_output_file(value, flag, WRITER)
+
+
+def _run(args) -> int:
+    _claim_outputs(args)
     started = time.perf_counter()
     results = run_validation(default_cases(args.quick), keep_signals=True)
     convergence = [] if args.quick else run_validation(convergence_cases())
@@ -365,11 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         "convergence": convergence,
         "seconds": time.perf_counter() - started,
     }
-    with open(args.json, "w") as handle:
-        json.dump(report, handle, indent=2)
+    write_json(args.json, report, WRITER)
     verdict = "all cases pass" if all_passed else "SOME CASES FAIL"
     print(f"{verdict}; wrote {args.json}" + (f" and {args.png}" if args.png else ""))
-    return 0 if all_passed else 1
+    return EXIT_OK if all_passed else EXIT_TARGET_MISSED
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import trimesh
 
 from bodies import (
-    ACTIVITIES, BodyInputError, BodyModelFilesMissing, JOINT_LIMITS_DEG, JOINT_NAMES, PoseSampler,
+    ACTIVITIES, BodyInputError, BodyModelFilesMissing, JOINT_LIMITS_DEG, JOINT_NAMES, PoseSampler, PoseSamplerConfig,
     Subject, SubjectSampler, from_frankmocap49, load_body_model, to_frankmocap49,
 )
 from bodies.joints import FRANKMOCAP49_INDEX, JOINT_INDEX, SKELETON_EDGES, bone_lengths
+from bodies.model import SEGMENTS, BodyModel, PosedBody, place_body
 from bodies.motion import load_amass, smpl_segment_rotations
 from bodies.poses import ACTIVITY_SAMPLERS, clip_to_limits, mouth_position
 from tests.smpl_format import JOINTS_TPOSE, write_smpl_model
@@ -237,6 +239,71 @@ def test_activity_samplers_stay_within_joint_limits_before_clipping():
                     assert lo - 1e-9 <= value <= hi + 1e-9, (activity, name, value)
 
 
+# -- the public sampler / model API refuses bad numbers before the body model runs ---------------
+
+
+class _ModelThatMustNotRun(BodyModel):
+    """Stands in for Anny: a refusal that reached the body model fails the test (and costs nothing)."""
+
+    faces = np.array([[0, 1, 2]])
+
+    def rest_skeleton(self, subjects):
+        raise AssertionError("the body model ran before the bad argument was refused")
+
+    def forward(self, subjects, segment_rotations):
+        raise AssertionError("the body model ran before the bad argument was refused")
+
+
+_ADULT = Subject(30, "male", 1.75)
+_RNG = np.random.default_rng(0)
+_NAN, _INF = float("nan"), float("inf")
+_IDENTITY = np.tile(np.eye(3), (1, len(SEGMENTS), 1, 1))
+
+
+def _tiny_body(**overrides) -> PosedBody:
+    fields = dict(vertices=np.eye(3), faces=np.array([[0, 1, 2]]), joints=np.zeros((15, 3)), stature_m=1.7,
+                  subject=_ADULT, activity="standing")
+    return PosedBody(**(fields | overrides))
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda s: s.sample(_RNG, _ADULT, "standing", position_xy_m=(_NAN, 1.0)), "position_xy_m"),
+    (lambda s: s.sample(_RNG, _ADULT, "standing", position_xy_m=(1.0,)), "position_xy_m"),
+    (lambda s: s.sample(_RNG, _ADULT, "standing", heading_rad=_INF), "heading_rad"),
+    (lambda s: s.sample(0, _ADULT, "standing"), "rng"),
+    (lambda s: s.sample(_RNG, None, "standing"), "subject"),
+    (lambda s: s.sample(_RNG, _ADULT, 5), "activity"),
+    (lambda s: s.random_activity(7), "rng"),
+    (lambda s: s.pose(_ADULT, {"l_knee_flex": _NAN}), "angles_deg['l_knee_flex']"),
+    (lambda s: s.pose(_ADULT, {}, floor_offset_m=-0.1), "floor_offset_m"),
+    (lambda s: s.pose(_ADULT, {}, floor_offset_m=_NAN), "floor_offset_m"),
+    (lambda s: s.pose(_ADULT, {}, position_xy_m=(0.0, _INF)), "position_xy_m"),
+    (lambda s: s.pose_rotations(_ADULT, _IDENTITY * _NAN), "rotations"),
+    (lambda s: s.pose_rotations(_ADULT, _IDENTITY[:, :5]), "rotations"),
+    (lambda s: s.pose_rotations(_ADULT, 2 * _IDENTITY), "rotations"),
+    (lambda s: s.pose_rotations(_ADULT, _IDENTITY, heading_rad=_NAN), "heading_rad"),
+    (lambda s: PoseSamplerConfig(candidates=0), "candidates"),
+    (lambda s: PoseSamplerConfig(candidates=2.5), "candidates"),
+    (lambda s: PoseSamplerConfig(max_interpenetration_m=_NAN), "max_interpenetration_m"),
+    (lambda s: PoseSamplerConfig(jump_height_m=(_NAN, 0.3)), "jump_height_m"),
+    (lambda s: PoseSamplerConfig(jump_height_m=(0.1, 50.0)), "jump_height_m"),
+    (lambda s: PoseSamplerConfig(activity_weights={"standing": -1.0, "walking": 2.0}), "activity_weights"),
+    (lambda s: PoseSamplerConfig(activity_weights={"standing": _NAN}), "activity_weights"),
+    (lambda s: PoseSampler("anny"), "model"),
+    (lambda s: _tiny_body().translated([_NAN, 0.0]), "offset_m"),
+    (lambda s: _tiny_body().translated([1.0]), "offset_m"),
+    (lambda s: _tiny_body(vertices=np.full((3, 3), _NAN)), "vertices"),
+    (lambda s: _tiny_body(joints=np.zeros((14, 3))), "joints"),
+    (lambda s: _tiny_body(faces=np.array([[0, 1, 3]])), "faces"),
+    (lambda s: _tiny_body().joint("nose"), "joint 'nose'"),
+    (lambda s: place_body(np.eye(3), np.zeros((15, 3)), _NAN, (0.0, 0.0), 0.0), "heading_rad"),
+])
+def test_bad_numbers_in_the_sampler_api_are_refused_before_the_model_runs(call, field):
+    sampler = PoseSampler(_ModelThatMustNotRun())
+    with pytest.raises(BodyInputError, match=re.escape(field)):
+        call(sampler)
+
+
 # -- motion files -------------------------------------------------------------------------------
 
 
@@ -338,17 +405,20 @@ def test_preview_writes_mesh_json_and_picture(tmp_path, anny_model, capsys):
     assert summary["subject"]["age_years"] == 8 and summary["is_minor"]
     assert abs(summary["stature_m"] - summary["subject"]["stature_m"]) < 0.03
     assert png.stat().st_size > 20_000
-    # Same seed, same body.
-    preview.main(["--activity", "sitting", "--age", "8", "--seed", "0", "--out", str(tmp_path / "b.ply"),
-                  "--json", str(tmp_path / "b.json")])
-    assert json.loads((tmp_path / "b.json").read_text()) == summary
+    assert summary["written_by"] == "bodies.preview"
+    # Same seed, same body; a second run replaces the files it wrote itself.
+    first_mesh = out.read_bytes()
+    assert preview.main(["--activity", "sitting", "--age", "8", "--seed", "0", "--out", str(out),
+                         "--json", str(js), "--png", str(png)]) == 0
+    assert json.loads(js.read_text()) == summary and out.read_bytes() == first_mesh
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["body.json", "body.ply", "body.png"]  # no temporaries
 
 
 def test_preview_reports_bad_input(tmp_path, capsys):
     from bodies import preview
 
     assert preview.main(["--activity", "cartwheel", "--out", str(tmp_path / "x.ply")]) == 2
-    assert "activity='cartwheel'" in capsys.readouterr().err
+    assert "--activity = 'cartwheel'" in capsys.readouterr().err
     assert preview.main(["--age", "120", "--out", str(tmp_path / "x.ply")]) == 2
     assert "age" in capsys.readouterr().err
     assert preview.main(["--backend", "smpl", "--smpl-dir", str(tmp_path), "--out", str(tmp_path / "x.ply")]) == 2

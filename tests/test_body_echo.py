@@ -11,6 +11,7 @@ from simulator.body_echo import (
     output_lowpass,
     point_impulse_response,
 )
+from simulator.errors import SimulationInputError
 from simulator.signals import band_window
 
 FS = 96_000.0
@@ -40,7 +41,7 @@ def merge(*parts):
         vertices.append(v)
         faces.append(f + offset)
         offset += len(v)
-    return FacetMesh(np.vstack(vertices), np.vstack(faces))
+    return FacetMesh(np.vstack(vertices), np.vstack(faces), open_surface=True)  # squares are open plates
 
 
 def band_analytic(ir, n_fft):
@@ -240,3 +241,65 @@ def test_bad_mesh_is_rejected():
         FacetMesh(np.zeros((3, 3)), np.array([[0, 1, 3]]))
     with pytest.raises(ValueError, match="vertices_m"):
         FacetMesh(np.zeros((3, 2)), np.array([[0, 1, 2]]))
+
+
+# -- meshes the model cannot handle: refused, never a silent all-zero echo ----------------------
+SOURCE = np.array([1.0, 0.2, 0.1])
+RECEIVER = np.array([0.9, -0.3, 0.4])
+
+
+def sphere(radius=0.2):
+    return trimesh.creation.icosphere(subdivisions=3, radius=radius)
+
+
+def test_a_closed_sphere_gives_its_specular_echo():
+    echo = body_impulse_responses(sphere(), SOURCE, SOURCE, 1500, reflection_coefficient=1.0)
+    envelope = np.abs(band_analytic(echo.impulse_responses[0], 4096))
+    # monostatic: the specular point is the nearest one, 2 (d - a) of path
+    arrival = 2 * (np.linalg.norm(SOURCE) - 0.2) / C * FS
+    assert abs(np.argmax(envelope) - arrival) <= 1.0
+    assert echo.n_lit_facets[0] > 0
+
+
+@pytest.mark.parametrize("removed", [1, 5])
+def test_an_open_mesh_is_refused_with_its_boundary_edges_counted(removed):
+    closed = sphere()
+    holed = trimesh.Trimesh(closed.vertices, closed.faces[removed:], process=False)
+    assert not holed.is_watertight
+    # the boundary: edges of exactly one face (trimesh's own count)
+    _, uses = np.unique(holed.edges_sorted, axis=0, return_counts=True)
+    boundary = int(np.sum(uses == 1))
+    assert boundary >= 3
+    with pytest.raises(SimulationInputError,
+                       match=rf"mesh is open \({boundary} boundary edges\).*fill_holes.*open_surface=True"):
+        body_impulse_responses(holed, SOURCE, RECEIVER, 1500)
+    # declared a thin open surface, it is modelled (it still reflects)
+    echo = body_impulse_responses(FacetMesh.from_trimesh(holed, open_surface=True), SOURCE, RECEIVER, 1500)
+    assert np.abs(echo.impulse_responses).max() > 0
+
+
+def test_an_inside_out_mesh_is_refused():
+    flipped = trimesh.Trimesh(sphere().vertices, sphere().faces[:, ::-1], process=False)
+    assert flipped.volume < 0
+    with pytest.raises(SimulationInputError, match=r"mesh is inside out \(negative signed volume.*flip its faces"):
+        body_impulse_responses(flipped, SOURCE, RECEIVER, 1500)
+
+
+def test_a_mesh_wound_inconsistently_is_refused():
+    faces = sphere().faces.copy()
+    faces[7] = faces[7, ::-1]
+    with pytest.raises(SimulationInputError, match=r"wound inconsistently \(3 edges.*fix_winding"):
+        FacetMesh(sphere().vertices, faces)
+
+
+def test_a_transducer_inside_the_mesh_is_refused_by_name_and_index():
+    mesh = FacetMesh.from_trimesh(sphere())
+    inside = r"tx_positions_m\[0\] = \(0\.000, 0\.000, 0\.000\) lies inside the body mesh: move it outside"
+    with pytest.raises(SimulationInputError, match=inside):
+        body_impulse_responses(mesh, [0.0, 0.0, 0.0], RECEIVER, 1500)
+    # inside the bounding box but outside the sphere (a corner of the box) is fine
+    corner = np.array([0.18, 0.18, 0.0])
+    assert np.linalg.norm(corner) > 0.2
+    with pytest.raises(SimulationInputError, match=r"rx_positions_m\[1\].*inside the body mesh"):
+        body_impulse_responses(mesh, SOURCE, [corner, [0.0, 0.05, 0.02]], 1500)
+    assert np.abs(body_impulse_responses(mesh, SOURCE, corner, 1500).impulse_responses).max() > 0

@@ -83,10 +83,11 @@ def test_kernels_in_float16_lose_little(store):
     np.testing.assert_allclose(root["joints3d"][2:4], again["joints3d"], atol=1e-5)
 
 
-def test_any_number_of_workers_gives_the_same_arrays(store, tmp_path):
+def test_any_number_of_workers_gives_the_same_arrays(store, tmp_path, anny_model):
+    """2 Ray workers against --workers 0 (this process, no Ray); 1 Ray worker is the resume test's."""
     out, _ = store
-    other = str(tmp_path / "one_worker.zarr")
-    generate(GenerationConfig(**SMALL), other, workers=1, progress=False)
+    other = str(tmp_path / "in_process.zarr")
+    generate(GenerationConfig(**SMALL), other, workers=0, progress=False, body_model=anny_model)
     a, b = _arrays(out), _arrays(other)
     assert set(a) == set(b)
     for name in a:
@@ -150,10 +151,44 @@ def test_a_ray_cluster_started_with_ray_start(tmp_path):
 
 @pytest.mark.parametrize("field, value", [("rooms", 0), ("frames_per_room", -2), ("rig", "stacked"),
                                           ("split", (0.5, 0.5, 0.5)), ("activities", ("flying",)),
-                                          ("kernel_dtype", "int8")])
+                                          ("kernel_dtype", "int8"), ("seed", -1), ("snr_db", float("nan")),
+                                          ("kernel_samples", 20000), ("split", (float("nan"),) * 3),
+                                          ("rooms", 10**12), ("max_order", 10**4), ("rooms", 2.5)])
 def test_bad_arguments_fail_before_work(field, value):
+    """(every command-line form, and that nothing is written, in tests/test_bad_input_generate.py)"""
     with pytest.raises(GenerationError, match=field.replace("_", "-")):
         GenerationConfig(**{field: value})
+
+
+def test_ctrl_c_says_what_is_stored_and_the_same_command_resumes(tmp_path, anny_model, monkeypatch):
+    """Ctrl-C during room 1: one line, exit 130, room 0 kept; the same command then finishes the store.
+
+    (Through Ray the KeyboardInterrupt reaches the same handler from ``ray.wait``; this runs the rooms
+    in this process, --workers 0, to stay fast.)"""
+    import simulator.generate as gen
+    from tests.cli_harness import call_main
+
+    monkeypatch.setattr(gen, "_BODY_MODEL", anny_model)
+    simulate = gen.RoomGenerator.simulate
+
+    def interrupted_in_room_1(self, room):
+        if room == 1:
+            raise KeyboardInterrupt
+        return simulate(self, room)
+
+    monkeypatch.setattr(gen.RoomGenerator, "simulate", interrupted_in_room_1)
+    out = tmp_path / "synth.zarr"
+    argv = ["--rooms", "2", "--frames-per-room", "1", "--max-order", "1", "--kernel-samples", "2400",
+            "--workers", "0", "--out", str(out), "--quiet"]
+    outcome = call_main("simulator.generate", argv)
+    assert outcome.code == 130 and "Traceback" not in outcome.stderr, outcome.stderr
+    lines = [line for line in outcome.stderr.splitlines() if line.startswith("interrupted:")]
+    assert len(lines) == 1, outcome.stderr
+    assert f"1 of 2 rooms are stored in {out}" in lines[0] and "same command again to resume" in lines[0]
+    assert zarr.open_group(out, mode="r")["room_done"][:].tolist() == [True, False]
+    monkeypatch.setattr(gen.RoomGenerator, "simulate", simulate)
+    assert call_main("simulator.generate", argv).code == 0
+    assert zarr.open_group(out, mode="r")["room_done"][:].all()
 
 
 def test_unwritable_output_and_unreachable_cluster_fail_before_work(tmp_path):

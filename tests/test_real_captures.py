@@ -3,6 +3,7 @@ tests write (a known point reflector and known joints; the simulator's recording
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -127,11 +128,25 @@ def test_kernels_are_cropped_or_padded_and_a_custom_camera_is_used(dataset_root)
     (lambda f: np.save(f / "gnd.npy", np.zeros((24, 3))), r"gnd\.npy.*\(49, 3\)"),
     (lambda f: (f / "gnd.npy").unlink(), r"gnd\.npy: missing"),
 ])
-def test_broken_dataset_frames_name_the_file(dataset_root, damage, match):
+def test_broken_dataset_frames_are_refused_when_the_dataset_is_opened(dataset_root, damage, match):
+    """Every frame is checked before any sample is read, and the message says which frame to re-copy."""
     damage(dataset_root / "environment1" / "2")
+    with pytest.raises(CaptureFormatError, match=r"environment1/2/" + match):
+        PoseKernelDataset(dataset_root, detector=None)
+    PoseKernelDataset(dataset_root, detector=None, environments=["environment2"])   # the other one is fine
+
+
+def test_a_frame_damaged_after_opening_is_named_not_read_as_numbers(dataset_root):
+    from core.errors import DamagedDataError
+
     dataset = PoseKernelDataset(dataset_root, detector=None)
+    path = dataset_root / "environment1" / "2" / "rir.npy"
+    path.write_bytes(path.read_bytes()[:200])              # cut short while a training run reads the dataset
     dataset[0]
-    with pytest.raises(CaptureFormatError, match=match):
+    with pytest.raises(DamagedDataError, match=r"environment1/2/rir\.npy: truncated"):
+        dataset[1]
+    np.save(path, np.full((4, 100), np.nan))
+    with pytest.raises(DamagedDataError, match=r"environment1/2/rir\.npy: contains NaN.*changed on disk"):
         dataset[1]
 
 
@@ -238,6 +253,54 @@ def test_int16_wavs_keep_the_echo(tmp_path):
     check_echo_delays(RawCapture(folder), joints)
 
 
+def test_wav_samples_are_brought_to_full_scale_by_their_bit_depth():
+    from pipeline.real_captures import wav_to_full_scale
+
+    np.testing.assert_array_equal(wav_to_full_scale(np.array([-32768, 0, 16384, 32767], np.int16)),
+                                  [-1.0, 0.0, 0.5, 32767 / 32768])
+    np.testing.assert_array_equal(wav_to_full_scale(np.array([-2**31, 2**30], np.int32)), [-1.0, 0.5])
+    np.testing.assert_array_equal(wav_to_full_scale(np.array([0, 128, 192, 255], np.uint8)),
+                                  [-1.0, 0.0, 0.5, 127 / 128])
+    np.testing.assert_array_equal(wav_to_full_scale(np.array([-0.25, 3.5], np.float32)), [-0.25, 3.5])
+    with pytest.raises(TypeError):
+        wav_to_full_scale(np.array([1 + 1j]))
+
+
+def test_a_16_bit_recording_with_a_float_empty_room_gives_the_float_captures_kernels(tmp_path, colocated_capture):
+    """Integer PCM is divided by 2^15, not 32767: the empty room (the direct paths, ~60 dB over the echo of
+    the co-located rig) then cancels, and only int16 quantisation separates the kernels from the all-float
+    capture's. Dividing by 32767 leaves 1/32768 of every direct path in the kernels."""
+    sim, records, calibration, keypoints, joints = colocated_capture
+    recordings, empty = np.stack([r.recordings for r in records[:2]]), records[0].empty_recordings
+    peak = 2 * max(np.abs(recordings).max(), np.abs(empty).max())      # both files within [-0.5, 0.5]
+    float_folder = write_raw_capture(tmp_path / "float", recordings / peak, empty / peak, calibration,
+                                     keypoints[:2], joints[:2])
+    mixed = tmp_path / "mixed"
+    shutil.copytree(float_folder, mixed)
+    rate, data = scipy.io.wavfile.read(mixed / "recording.wav")
+    scipy.io.wavfile.write(mixed / "recording.wav", rate, np.round(data.astype(float) * 32768).astype(np.int16))
+    reference, capture = RawCapture(float_folder), RawCapture(mixed)
+    for f in range(2):
+        correlation = np.corrcoef(reference.kernels(f).ravel(), capture.kernels(f).ravel())[0, 1]
+        assert correlation > 0.998, (f, correlation)
+
+
+def test_a_recording_and_an_empty_room_on_different_scales_are_refused(tmp_path, colocated_capture):
+    """A 16-bit recording whose calibration says full scale = 4.4 beside a float empty room holding
+    physical values: subtracted, they would leave the direct paths in every kernel. Refused, naming both."""
+    sim, records, calibration, keypoints, joints = colocated_capture
+    recordings, empty = np.stack([r.recordings for r in records[:2]]), records[0].empty_recordings
+    float_folder = write_raw_capture(tmp_path / "float", recordings, empty, CaptureCalibration(**vars(calibration)),
+                                     keypoints[:2], joints[:2])
+    int_folder = write_raw_capture(tmp_path / "int16", recordings, empty, CaptureCalibration(**vars(calibration)),
+                                   keypoints[:2], joints[:2], wav_format="int16")
+    assert json.loads((int_folder / "calibration.json").read_text())["recording"]["wav_full_scale"] > 2
+    shutil.copyfile(float_folder / "empty.wav", int_folder / "empty.wav")
+    with pytest.raises(CaptureFormatError, match=r"int16/recording\.wav \(16-bit PCM\) is .* times as loud as "
+                                                 r".*int16/empty\.wav \(32-bit float\).*wav_full_scale"):
+        RawCapture(int_folder)
+
+
 def test_an_empty_room_recording_started_anywhere_is_synchronised_from_the_direct_paths(tmp_path, colocated_capture):
     """empty.wav starts 3000 samples into the chirp cycle and empty_first_sample is null: the reader
     finds the emission from the direct paths and the echoes are still where they should be."""
@@ -271,8 +334,8 @@ def set_channel(data, channel, value):
 
 
 @pytest.mark.parametrize("file, change, match", [
-    ("recording.wav", lambda r, d: (48_000, d), r"recording\.wav: sample rate is 48000 Hz.*sample_rate_hz"),
-    ("empty.wav", lambda r, d: (r, d[:, :3]), r"empty\.wav: has 3 channels.*microphones_m lists 4"),
+    ("recording.wav", lambda r, d: (48_000, d), r"recording\.wav is sampled at 48000 Hz but .*empty\.wav at 96000"),
+    ("empty.wav", lambda r, d: (r, d[:, :3]), r"recording\.wav has 4 channels but .*empty\.wav has 3"),
     ("recording.wav", lambda r, d: (r, set_channel(d, 2, np.nan)), r"recording\.wav: channel 2 holds NaN"),
     ("recording.wav", lambda r, d: (r, set_channel(d, 1, 0.0)), r"recording\.wav: channel\(s\) \[1\] are silent"),
     ("recording.wav", lambda r, d: (r, d[:5000]), r"recording\.wav: truncated -- 5000 samples"),
@@ -284,6 +347,17 @@ def test_bad_wavs_name_the_file_and_the_field(capture_folder, file, change, matc
         RawCapture(capture_folder)
 
 
+def test_both_wavs_at_another_rate_or_channel_count_name_the_calibration(capture_folder):
+    for name in ("recording.wav", "empty.wav"):
+        rewrite_wav(capture_folder / name, lambda r, d: (48_000, d))
+    with pytest.raises(CaptureFormatError, match=r"recording\.wav: sample rate is 48000 Hz.*sample_rate_hz is 96000"):
+        RawCapture(capture_folder)
+    for name in ("recording.wav", "empty.wav"):
+        rewrite_wav(capture_folder / name, lambda r, d: (96_000, d[:, :3]))
+    with pytest.raises(CaptureFormatError, match=r"recording\.wav: has 3 channels.*microphones_m lists 4"):
+        RawCapture(capture_folder)
+
+
 def test_a_wav_cut_short_on_disk_is_refused(capture_folder):
     path = capture_folder / "recording.wav"
     path.write_bytes(path.read_bytes()[: 100_000])
@@ -292,13 +366,13 @@ def test_a_wav_cut_short_on_disk_is_refused(capture_folder):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda c: c.pop("speakers_m"), "field 'speakers_m' is missing"),
-    (lambda c: c["chirp_plan"].update(n_speakers=3), r"field 'chirp_plan.n_speakers' = 3 but speakers_m lists 4"),
-    (lambda c: c.update(sample_rate_hz=48_000), r"field 'sample_rate_hz' = 48000 differs"),
-    (lambda c: c["chirp_plan"].update(band_hz=[19_000, 60_000]), r"field 'chirp_plan' is invalid.*Nyquist"),
-    (lambda c: c["camera"].update(image_size_px=[1920]), r"field 'camera.image_size_px'"),
-    (lambda c: c.update(speed_of_sound_m_s=3432), r"field 'speed_of_sound_m_s'"),
-    (lambda c: c.update(pairs=[[0, 4]]), r"field 'pairs'"),
+    (lambda c: c.pop("speakers_m"), "field speakers_m is missing"),
+    (lambda c: c["chirp_plan"].update(n_speakers=3), r"field chirp_plan.n_speakers = 3 but speakers_m lists 4"),
+    (lambda c: c.update(sample_rate_hz=48_000), r"field sample_rate_hz = 48000 differs from chirp_plan"),
+    (lambda c: c["chirp_plan"].update(band_hz=[19_000, 60_000]), r"field chirp_plan is invalid.*Nyquist"),
+    (lambda c: c["camera"].update(image_size_px=[1920]), r"field camera.image_size_px = \[1920\]: give \[width, "),
+    (lambda c: c.update(speed_of_sound_m_s=3432), r"field speed_of_sound_m_s = 3432.*about 343"),
+    (lambda c: c.update(pairs=[[0, 4]]), r"field pairs\[0\]\[1\] = 4: give a whole number from 0 to 3"),
 ])
 def test_bad_calibration_names_the_field(capture_folder, edit, match):
     path = capture_folder / "calibration.json"
@@ -309,26 +383,27 @@ def test_bad_calibration_names_the_field(capture_folder, edit, match):
         RawCapture(capture_folder)
 
 
-def test_keypoints_outside_the_image_lose_their_confidence_or_fail_the_frame(capture_folder):
+def test_keypoints_outside_the_image_lose_their_confidence_or_fail_the_capture(capture_folder):
+    """Every frame's keypoints are read when the capture is opened: one warning, or a refusal before any work."""
     path = capture_folder / "keypoints" / "000000_keypoints.json"
     data = json.loads(path.read_text())
     values = np.array(data["people"][0]["pose_keypoints_2d"]).reshape(25, 3)
     values[4, 0] = 5000.0                         # r_wrist far right of the 1920-pixel image
     data["people"][0]["pose_keypoints_2d"] = values.ravel().tolist()
     path.write_text(json.dumps(data))
-    capture = RawCapture(capture_folder)
     with pytest.warns(UserWarning, match=r"000000_keypoints\.json.*r_wrist.*outside"):
-        sample = capture[0]
+        capture = RawCapture(capture_folder)
+    sample = capture[0]
     assert sample.keypoints2d[JOINT_INDEX["r_wrist"], 2] == 0
     assert np.all(np.delete(sample.keypoints2d[:, 2], JOINT_INDEX["r_wrist"]) > 0)
     values[:, 0] += 4000.0                        # everything outside: the image size must be wrong
     data["people"][0]["pose_keypoints_2d"] = values.ravel().tolist()
     path.write_text(json.dumps(data))
     with pytest.raises(CaptureFormatError, match=r"000000_keypoints\.json.*outside.*image_size_px"):
-        capture[0]
-    (capture_folder / "keypoints" / "000001_keypoints.json").unlink()
-    with pytest.raises(CaptureFormatError, match=r"000001_keypoints\.json: missing"):
-        capture[1]
+        RawCapture(capture_folder)
+    path.unlink()
+    with pytest.raises(CaptureFormatError, match=r"000000_keypoints\.json: missing"):
+        RawCapture(capture_folder)
 
 
 def test_ground_truth_must_cover_every_frame(capture_folder):

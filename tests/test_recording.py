@@ -282,12 +282,53 @@ def test_nan_in_a_mesh_is_refused(free_field_simulator):
         free_field_simulator.record(body, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("field, value", [("max_order", -1), ("snr_db", float("nan")),
-                                          ("reflection_coefficient", 1.5), ("shadow_attenuation", 2.0),
-                                          ("speaker_band_hz", (10e3, 60e3)), ("room_response_s", 0.0)])
+def test_a_speaker_inside_the_body_is_refused_before_any_ray_is_cast(free_field_simulator):
+    # speaker 1 of SEPARATED sits at (5.7, 3.0, 1.4); a body around it would hear no echo from it
+    inside = r"speaker_positions_m\[1\] = .* lies inside the body mesh: move it outside"
+    with pytest.raises(SimulationInputError, match=inside):
+        free_field_simulator.record(sphere_body([5.7, 3.0, 1.4]), np.random.default_rng(0))
+
+
+def test_an_inside_out_body_is_refused(free_field_simulator):
+    body = sphere_body([3.0, 3.5, 1.3])
+    body.faces = body.faces[:, ::-1].copy()
+    with pytest.raises(SimulationInputError, match="inside out"):
+        free_field_simulator.record(body, np.random.default_rng(0))
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+# Every field is checked where the configuration is built: a generator builds one up front to
+# refuse its arguments before any work, so nothing here may first fail inside a worker.
+@pytest.mark.parametrize("field, value", [
+    ("max_order", -1), ("max_order", NAN), ("max_order", 2.5), ("max_order", 10_000), ("max_order", True),
+    ("snr_db", NAN), ("snr_db", INF), ("snr_db", "40"),
+    ("reflection_coefficient", 1.5), ("reflection_coefficient", NAN),
+    ("shadow_attenuation", 2.0), ("shadow_attenuation", NAN),
+    ("speaker_band_hz", (10e3, 60e3)), ("speaker_band_hz", (NAN, 30e3)), ("speaker_band_hz", (1e3, 2e3, 3e3)),
+    ("room_response_s", 0.0), ("room_response_s", NAN), ("room_response_s", 1e4),
+    ("clock_offset_max_samples", NAN), ("clock_offset_max_samples", -1.0), ("clock_offset_max_samples", INF),
+    ("multipath_patch_m", NAN), ("multipath_patch_m", 0.0),
+    ("microphone_corner_hz", NAN), ("microphone_corner_hz", 60e3),
+    ("colocated_microphone_offset_m", NAN), ("colocated_microphone_offset_m", 0.0),
+    ("body_room_multipath", "no"), ("shadowing", 1), ("transducer_responses", None),
+    ("chirp_plan", "default"),
+])
 def test_bad_configuration_names_the_field(field, value):
     with pytest.raises(SimulationInputError, match=field):
         SimulationConfig(**{field: value})
+
+
+def test_a_sample_rate_the_room_simulation_cannot_use_is_refused_with_the_configuration():
+    with pytest.raises(SimulationInputError, match="chirp_plan.sample_rate_hz"):
+        SimulationConfig(chirp_plan=ChirpPlan(sample_rate_hz=96_000.5))
+
+
+def test_a_good_configuration_keeps_its_values():
+    config = SimulationConfig(max_order=3.0, snr_db=20, speaker_band_hz=[15e3, 36e3])
+    assert (config.max_order, config.snr_db, config.speaker_band_hz) == (3, 20.0, (15e3, 36e3))
+    assert isinstance(config.max_order, int)
 
 
 def test_bands_beyond_nyquist_are_refused():
@@ -295,6 +336,16 @@ def test_bands_beyond_nyquist_are_refused():
         ChirpPlan(band_hz=(19e3, 52e3))
     with pytest.raises(ValueError, match="duration_s"):
         ChirpPlan(duration_s=0.0)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("band_hz", (NAN, 32e3)), ("band_hz", (19e3, INF)), ("band_hz", ("low", "high")), ("band_hz", (19e3,)),
+    ("n_speakers", NAN), ("n_speakers", "4"), ("duration_s", NAN), ("duration_s", 1e6),
+    ("sample_rate_hz", NAN), ("sample_rate_hz", INF), ("taper_s", NAN), ("taper_s", -0.001), ("guard_hz", NAN),
+])
+def test_bad_chirp_plans_are_refused_naming_the_field(field, value):
+    with pytest.raises(SimulationInputError, match=field):
+        ChirpPlan(**{field: value})
 
 
 # -- scenes -------------------------------------------------------------------------------------
@@ -329,4 +380,11 @@ def test_scene_command_draws_and_summarises(tmp_path):
     summary = json.loads(js.read_text())
     assert summary["body"]["activity"] == "standing"
     assert len(summary["speaker_positions_m"]) == 4
+    assert summary["written_by"] == "simulator.scene"
     assert scene.main(["--activity", "flying", "--png", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
+    # a second run replaces the files it wrote itself (and only those: test_bad_input_simulator)
+    assert scene.main(["--seed", "0", "--activity", "standing", "--max-order", "3", "--png", str(png),
+                       "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["timings_s"] != summary["timings_s"]  # rewritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.json", "scene.png"]  # no temporaries

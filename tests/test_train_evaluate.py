@@ -242,6 +242,8 @@ def test_pretrain_writes_checkpoints_log_and_tensorboard(pretrained):
     state = tr.load_checkpoint(phase / "last.pt")
     assert state["epoch"] == 1 and state["config"]["name"] == "tiny" and state["phase"] == "pretrain"
     assert not list(phase.glob(".*tmp*"))               # no temporary file left behind
+    raw = torch.load(phase / "last.pt", weights_only=True)          # tensors and plain data only
+    assert json.loads(json.dumps(raw["args"])) == raw["args"] and raw["args"]["out"] == str(pretrained)
     assert json.loads((pretrained / "run.json").read_text())["config_resolved"]["grid_shape"] == [16, 16, 12]
 
 
@@ -259,6 +261,53 @@ def test_resume_continues_from_the_saved_epoch(pretrained, store, tmp_path, caps
     assert tr.load_checkpoint(out / "pretrain" / "last.pt")["epoch"] == 2
     assert tr.main(args + ["--epochs", "2", "--resume"]) == 0           # already complete: nothing to do
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_the_log_row(pretrained, store, tmp_path,
+                                                                           monkeypatch, capsys):
+    from tests.test_checkpoints import full_disk_for
+
+    out = tmp_path / "run"
+    shutil.copytree(pretrained, out)
+    before = sha(out / "pretrain" / "last.pt")
+    args = ["--pretrain", "synth", "--synth", str(store), "--out", str(out), "--epochs", "2", "--resume"] + FAST
+    full_disk_for(monkeypatch, ".last.pt.tmp")
+    assert tr.main(args) == 2
+    monkeypatch.undo()
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "disk is full" in errors[0] and "last.pt" in errors[0]
+    assert sha(out / "pretrain" / "last.pt") == before                  # the last good checkpoint
+    assert [r["epoch"] for r in log_rows(out / "pretrain" / "log.csv")] == ["1", "2"]   # epoch 2's numbers kept
+    assert not list((out / "pretrain").glob(".*tmp*"))
+    # space freed: the same command trains epoch 2 again, and its row replaces the first one
+    assert tr.main(args) == 0
+    assert [r["epoch"] for r in log_rows(out / "pretrain" / "log.csv")] == ["1", "2"]
+    assert tr.load_checkpoint(out / "pretrain" / "last.pt")["epoch"] == 2
+
+
+def test_a_run_folder_and_checkpoint_from_before_this_version_resume(pretrained, store, tmp_path):
+    """A run made before output markers and weights-only checkpoints: run.json without "written_by", a
+    version-1 last.pt (torch's TorchVersion, the arguments as an argparse.Namespace holding a path)."""
+    import argparse
+
+    out = tmp_path / "old"
+    shutil.copytree(pretrained, out)
+    (out / ".posekernel-output.json").unlink()
+    info = json.loads((out / "run.json").read_text())
+    del info["written_by"]
+    (out / "run.json").write_text(json.dumps(info, indent=2))
+    state = tr.load_checkpoint(out / "pretrain" / "last.pt")
+    for key in ("config_obj", "path"):
+        del state[key]
+    state.update(version=1, torch_version=torch.__version__,
+                 args=argparse.Namespace(**{**state["args"], "out": Path(state["args"]["out"])}))
+    torch.save(state, out / "pretrain" / "last.pt")
+    assert tr.main(["--pretrain", "synth", "--synth", str(store), "--out", str(out), "--epochs", "2",
+                    "--resume"] + FAST) == 0
+    resumed = tr.load_checkpoint(out / "pretrain" / "last.pt")
+    assert resumed["epoch"] == 2 and resumed["version"] == tr.CHECKPOINT_VERSION
+    assert (out / ".posekernel-output.json").exists()
+    torch.load(out / "pretrain" / "last.pt", weights_only=True)         # now plain data: no allow-list needed
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(pretrained, store, tmp_path, monkeypatch, capsys):

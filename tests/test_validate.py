@@ -127,6 +127,10 @@ def test_quick_validation_meets_targets(tmp_path):
     report = json.loads(json_path.read_text())
     assert status == 0 and report["all_passed"]
     assert png_path.stat().st_size > 10_000
+    # its own files, so a second run may replace them (a file of anyone else's is refused: test_bad_input_simulator)
+    assert report["written_by"] == "simulator.validate"
+    assert main(["--quick", "--json", str(json_path), "--png", str(png_path)]) == 0
+    assert json.loads(json_path.read_text())["seconds"] != report["seconds"]
     kinds = {case["kind"] for case in report["cases"]}
     assert kinds == {"sphere", "plate"}
     for case in report["cases"]:
