@@ -12,7 +12,6 @@ refused with exit 2. Files are written whole or not at all; a second run replace
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -25,13 +24,13 @@ from bodies.poses import PoseSampler
 from bodies.subjects import MAX_AGE_YEARS, MIN_AGE_YEARS, SubjectSampler
 from core.checks import check_choice, check_number, check_whole
 from core.cli import run_command
-from core.outputs import atomic_write, claim_output_file, png_metadata, write_json
+from core.outputs import atomic_write, claim_output_file, mesh_header, png_metadata, write_json
 
 WRITER = "bodies.preview"
 #: Mesh formats of --out. PLY and OBJ carry a header comment naming this command, so that a second
 #: run may replace its own mesh; a GLB cannot, so an existing one is never replaced.
 MESH_SUFFIXES = (".ply", ".obj", ".glb")
-_MESH_MARK = f"written_by {WRITER}"
+_MESH_MARK = mesh_header(WRITER)
 
 
 def draw_body(ax, body: PosedBody, view: str = "front") -> None:
@@ -111,38 +110,12 @@ def write_mesh(body: PosedBody, path: str | Path) -> None:
     atomic_write(path, lambda handle: handle.write(data))
 
 
-def _mesh_is_ours(path: Path) -> bool:
-    """True for a .ply or .obj whose header says this command wrote it (core.outputs reads JSON and PNG only)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1024)
-    except OSError:
-        return False
-    if path.suffix.lower() == ".ply":
-        return head.startswith(b"ply") and f"\ncomment {_MESH_MARK}\n".encode() in head.split(b"end_header")[0]
-    if path.suffix.lower() == ".obj":
-        return head.startswith(f"# {_MESH_MARK}\n".encode())
-    return False
-
-
 def _claim_outputs(args) -> None:
     """Refuse, before any work, an output of the wrong format or one this command may not write."""
     wanted = [("--out", args.out, MESH_SUFFIXES), ("--json", args.json, (".json",)), ("--png", args.png, (".png",))]
     for flag, value, suffixes in wanted:
-        if value is None:
-            continue
-        path = Path(value).expanduser()
-        if path.is_dir():
-            claim_output_file(path, flag, WRITER)  # refuses it, saying it is a folder
-        if path.suffix.lower() not in suffixes:
-            raise BodyInputError(f"{flag} {value}: unsupported file type {path.suffix or '(none)'!r}; "
-                                 f"give a {' or '.join(suffixes)} path")
-        if flag == "--out" and path.is_file() and _mesh_is_ours(path):
-            if not os.access(path.parent, os.W_OK):
-                raise BodyInputError(f"{flag} {value}: cannot write there (permission denied); "
-                                     "choose a writable folder")
-            continue  # a mesh this command wrote before: replaced
-        claim_output_file(path, flag, WRITER)
+        if value is not None:
+            claim_output_file(value, flag, WRITER, suffixes)
 
 
 def build_parser() -> argparse.ArgumentParser:

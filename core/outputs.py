@@ -6,7 +6,8 @@ Ownership is recorded where a person would not trip over it:
 
 * a folder a command creates gets a small marker file, :data:`OUTPUT_MARKER`, naming the command;
 * a JSON file a command writes carries ``"written_by": "<command>"``;
-* a PNG carries ``Software: posekernel <command>`` in its metadata.
+* a PNG carries ``Software: posekernel <command>`` in its metadata, a PLY or OBJ mesh a
+  ``written_by <command>`` header line (:func:`mesh_header`).
 
 Everything is checked by :func:`claim_output_dir` / :func:`claim_output_file` before the work
 starts, so a bad ``--out`` costs seconds, not the minutes of a run. :func:`atomic_write` writes to a
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from core.errors import InputError
 
-__all__ = ["OUTPUT_MARKER", "atomic_write", "claim_output_dir", "claim_output_file", "owned_by",
+__all__ = ["OUTPUT_MARKER", "atomic_write", "claim_output_dir", "claim_output_file", "mesh_header", "owned_by",
            "png_metadata", "write_json"]
 
 OUTPUT_MARKER = ".posekernel-output.json"
@@ -56,15 +57,19 @@ def claim_output_dir(path, flag: str, writer: str) -> Path:
     return path
 
 
-def claim_output_file(path, flag: str, writer: str) -> Path:
+def claim_output_file(path, flag: str, writer: str, suffixes: tuple[str, ...] | None = None) -> Path:
     """Check that ``path`` may be written by ``writer``, before any work (InputError naming ``flag``).
 
     Accepted: a new file in a writable folder (created with its parents), or an existing file that
-    ``writer`` wrote (see :func:`owned_by`). Nothing is written here.
+    ``writer`` wrote (see :func:`owned_by`); with ``suffixes`` (e.g. ``(".png",)``) only those file
+    types. Nothing is written here.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         raise InputError(f"{flag} {path}: is a folder; give a file path")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(f"{flag} {path}: unsupported file type {path.suffix or '(none)'!r}; "
+                         f"give a {' or '.join(suffixes)} path")
     if path.exists() and not owned_by(path, writer):
         raise InputError(f"{flag} {path}: exists and was not written by {writer}; choose another path "
                          "(or remove the file yourself)")
@@ -88,6 +93,13 @@ def owned_by(path, writer: str) -> bool:
 
             with Image.open(path) as image:
                 return image.info.get("Software") == _PNG_SOFTWARE.format(writer=writer)
+        if path.suffix.lower() in (".ply", ".obj"):
+            with open(path, "rb") as handle:
+                head = handle.read(1024)
+            mark = mesh_header(writer)
+            if path.suffix.lower() == ".ply":
+                return head.startswith(b"ply") and f"\ncomment {mark}\n".encode() in head.split(b"end_header")[0]
+            return head.startswith(f"# {mark}\n".encode())
     except Exception:  # noqa: BLE001 - unreadable means not provably ours
         return False
     return False
@@ -96,6 +108,11 @@ def owned_by(path, writer: str) -> bool:
 def png_metadata(writer: str) -> dict:
     """``metadata=`` for matplotlib's ``savefig(..., format='png')`` that marks the file as ``writer``'s."""
     return {"Software": _PNG_SOFTWARE.format(writer=writer)}
+
+
+def mesh_header(writer: str) -> str:
+    """The text a PLY (``comment <text>``) or OBJ (``# <text>``) header carries to mark ``writer``'s file."""
+    return f"written_by {writer}"
 
 
 def write_json(path, data: dict, writer: str) -> None:

@@ -31,6 +31,7 @@ import torch
 
 from bodies.joints import JOINT_INDEX, JOINT_NAMES
 from core.checks import check_number
+from core.errors import InputError
 
 AVERAGE_STATURE_M = 1.7
 
@@ -94,9 +95,10 @@ def lift_average_height(keypoints2d: torch.Tensor, intrinsics: torch.Tensor,
         (B, 15, 3) joints in the camera frame, metres (NaN for frames with no measurable segment).
     """
     if keypoints2d.ndim != 3 or tuple(keypoints2d.shape[1:]) != (len(JOINT_NAMES), 3):
-        raise ValueError(f"keypoints2d must be (B, 15, 3), got {tuple(keypoints2d.shape)}")
+        raise InputError(f"keypoints2d must be (B, 15, 3), got {tuple(keypoints2d.shape)}; give one row per joint")
     if tuple(intrinsics.shape) != (keypoints2d.shape[0], 3, 3):
-        raise ValueError(f"intrinsics must be (B, 3, 3) with B = {keypoints2d.shape[0]}, got {tuple(intrinsics.shape)}")
+        raise InputError(f"intrinsics must be (B, 3, 3) with B = {keypoints2d.shape[0]}, got {tuple(intrinsics.shape)}; "
+                         f"give one camera matrix per frame")
     stature_prior_m = check_number("stature_prior_m", stature_prior_m, 0, low_open=True)   # InputError (a ValueError)
     min_confidence = check_number("min_confidence", min_confidence, 0, 1)
     dtype = torch.float64

@@ -55,12 +55,12 @@ class NetworkConfig:
             "camera" (default): axis-aligned with the camera (up = camera -y), centred at
             ``grid_center_m`` in the camera frame, for synthetic and real frames alike. The real
             PoseKernel dataset knows no floor, and a grid standing on a known floor would hand the
-            network metric depth through the feet's rays (a vision-only network then reaches ~28 cm
-            on synthetic data, hiding what sound adds). "floor": the grid stands on the floor of
+            network metric depth through the feet's rays (a vision-only network then looks far better
+            on synthetic data than it is, hiding what sound adds; README, "Network"). "floor": the grid stands on the floor of
             frames that carry a camera pose (``VoxelGrid.from_camera_pose``), ``grid_center_m[2]``
             metres ahead of the camera; frames without one fall back to "camera".
-        grid_center_m: (x, y, z) camera-frame centre of the grid, metres. (0, 0.2, 3.5) holds 99 % of
-            the joints of the default synthetic scenes (people 2.2-5.6 m from the camera).
+        grid_center_m: (x, y, z) camera-frame centre of the grid, metres. The default (0, 0.2, 3.5) is
+            chosen to hold the joints of the default synthetic scenes (README, "Network").
     """
 
     grid_shape: tuple[int, int, int] = (70, 70, 50)

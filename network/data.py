@@ -47,7 +47,10 @@ from pipeline.deconvolution import normalize_kernels
 from pipeline.grid import VoxelGrid
 
 __all__ = [
+    "LABEL_KEYS",
     "MODEL_KEYS",
+    "REQUIRED_MODEL_KEYS",
+    "STACKED_KEYS",
     "DamagedRealDataError",
     "DataError",
     "RealFrames",
@@ -63,9 +66,15 @@ __all__ = [
     "synthetic_frame",
 ]
 
-# Keys the model reads (everything else in a batch is for losses, metrics and bookkeeping).
+# The batch contract (the table above), defined once. Keys the model reads: REQUIRED_MODEL_KEYS, plus the
+# optional pair_mask; everything else in a batch is for losses, metrics and bookkeeping (LABEL_KEYS).
+REQUIRED_MODEL_KEYS = ("kernels", "pair_index", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
+                       "speed_of_sound", "grid_to_camera")
 MODEL_KEYS = ("kernels", "pair_index", "pair_mask", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
               "speed_of_sound", "grid_to_camera")
+LABEL_KEYS = ("joints3d", "is_minor", "room_id", "index")
+# Keys of the same shape in every frame, stacked as they are by collate (the others are padded there).
+STACKED_KEYS = ("keypoints2d", "intrinsics", "speed_of_sound", "grid_to_camera") + LABEL_KEYS
 
 # Arrays a synthetic store must hold for training and evaluation.
 REQUIRED_STORE_ARRAYS = ("kernels", "kernel_scale", "pair_index", "speaker_pos", "mic_pos", "joints3d",
@@ -235,10 +244,6 @@ class SynthFrames(torch.utils.data.Dataset):
         item = self.store[i]
         return synthetic_frame(item, self.config, None, where=f"{self.url} frame {int(item['index'])}")
 
-    def is_minor(self) -> np.ndarray:
-        """(N,) bool of every frame, without reading kernels."""
-        return np.asarray(self.store.values("is_minor"), bool)
-
 
 class RealFrames(torch.utils.data.Dataset):
     """Real captures (any sequence of :class:`pipeline.sample.Sample`) as network frames.
@@ -318,20 +323,18 @@ class _RawCaptures:
 def list_environments(path) -> list[str]:
     """Environments of a real-data folder: ``environmentN`` folders (PoseKernel layout) or raw capture
     sub-folders (each holding ``calibration.json``); one raw capture folder is its own environment."""
-    import re
-
-    from pipeline.real_captures import CALIBRATION_FILE
+    from pipeline.real_captures import CALIBRATION_FILE, environment_folders, natural_key
 
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: no real-capture folder there; {REAL_DATA_HELP}")
     if (root / CALIBRATION_FILE).is_file():
         return [root.name]
-    key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-    envs = sorted((p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"environment\d+", p.name)), key=key)
+    envs = environment_folders(root)
     if envs:
         return [p.name for p in envs]
-    return [p.name for p in sorted(root.iterdir(), key=key) if p.is_dir() and (p / CALIBRATION_FILE).is_file()]
+    return [p.name for p in sorted(root.iterdir(), key=lambda p: natural_key(p.name))
+            if p.is_dir() and (p / CALIBRATION_FILE).is_file()]
 
 
 class DamagedRealDataError(DataError, DamagedDataError):
@@ -452,8 +455,7 @@ def collate(frames: Sequence[dict]) -> dict:
         mics[b, :len(f["mic_pos"])] = f["mic_pos"]
     batch = {"kernels": kernels, "pair_index": pair_index, "pair_mask": pair_mask, "speaker_pos": speakers,
              "mic_pos": mics}
-    for key in ("keypoints2d", "intrinsics", "speed_of_sound", "grid_to_camera", "joints3d", "is_minor", "room_id",
-                "index"):
+    for key in STACKED_KEYS:
         batch[key] = torch.stack([f[key] for f in frames])
     return batch
 

@@ -49,8 +49,20 @@ import torch
 from bodies.joints import JOINT_GROUPS, JOINT_INDEX, NUM_JOINTS, SKELETON_EDGE_INDICES
 from core.checks import check_choice, check_finite_array, check_number, check_whole
 from core.cli import run_command
-from core.errors import InputError
 from core.outputs import atomic_write, png_metadata, write_json
+from network.checkpoints import load_model, trained_pair_counts
+from network.commands import claim_run_dir, one_line_worker_errors
+from network.data import SynthFrames, collate, is_zarr_store, list_environments, pair_counts, real_dataset
+from network.inference import (  # noqa: F401 - METHOD_LABELS, EvaluationError and the masks: also from here
+    METHOD_LABELS,
+    METHODS,
+    EvaluationError,
+    collect_reference,
+    mask_colocated_only,
+    mask_half_pairs,
+    resolve_device,
+    run_methods,
+)
 
 __all__ = [
     "GROUPS",
@@ -70,27 +82,13 @@ PCK_TOLERANCE_CM = 1e-9   # an error of exactly t cm counts as correct despite r
 POPULATIONS = ("minor", "adult")
 WRITER = "network.evaluate"
 OUTPUT_FILES = ("metrics.json", "tables.md", "skeletons.png")
-METHODS = ("ours", "vision_avg_height", "audio_only", "vision_half_pairs", "colocated_only")
-METHOD_LABELS = {
-    "ours": "Ours (Vis.+Audio, all pairs)",
-    "vision_avg_height": "Vis.: average height 1.7 m",
-    "audio_only": "Audio only",
-    "vision_half_pairs": "Vis.+Audio, half the pairs",
-    "colocated_only": "Vis.+Audio, co-located pairs only",
-}
-
-
-class EvaluationError(InputError):
-    """Bad arguments or data for an evaluation (exit code 2)."""
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Metrics (pure)
 def joint_errors_cm(pred, truth) -> np.ndarray:
     """(N, 15) Euclidean error of every joint, cm; NaN where the truth (or prediction) is not finite."""
     pred, truth = np.asarray(pred, dtype=float), np.asarray(truth, dtype=float)
     if pred.shape != truth.shape or pred.ndim != 3 or pred.shape[1:] != (NUM_JOINTS, 3):
-        raise ValueError(f"pred {pred.shape} and truth {truth.shape} must both be (N, {NUM_JOINTS}, 3), metres")
+        raise EvaluationError(f"pred {pred.shape} and truth {truth.shape} must both be (N, {NUM_JOINTS}, 3), metres")
     return np.linalg.norm(pred - truth, axis=-1) * 100.0
 
 
@@ -105,7 +103,7 @@ def _populations(is_minor, n: int) -> dict[str, np.ndarray]:
         return {"all": np.ones(n, bool)}
     is_minor = np.asarray(is_minor, dtype=bool).reshape(-1)
     if len(is_minor) != n:
-        raise ValueError(f"is_minor has {len(is_minor)} entries for {n} frames")
+        raise EvaluationError(f"is_minor has {len(is_minor)} entries for {n} frames; give one flag per frame")
     return {"minor": is_minor, "adult": ~is_minor}
 
 
@@ -190,33 +188,8 @@ def _jsonable(value):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Pair masks for the ablations
-def mask_half_pairs(batch: dict) -> dict:
-    """Keep the first ceil(P_f / 2) pairs of each frame (P_f its real pairs)."""
-    batch = dict(batch)
-    mask = batch["pair_mask"].clone()
-    counts = mask.sum(1)
-    keep = (counts + 1) // 2
-    position = torch.cumsum(mask.long(), 1)
-    batch["pair_mask"] = mask & (position <= keep[:, None])
-    return batch
-
-
-def mask_colocated_only(batch: dict) -> dict:
-    """Keep the pairs whose speaker index equals the microphone index; a frame with none keeps all."""
-    batch = dict(batch)
-    mask = batch["pair_mask"]
-    same = mask & (batch["pair_index"][..., 0] == batch["pair_index"][..., 1])
-    empty = same.sum(1) == 0
-    batch["pair_mask"] = torch.where(empty[:, None], mask, same)
-    return batch
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Evaluation
 def _dataset(data: str, split: str, config, checkpoint: dict, environments, grid_center):
-    from network.data import SynthFrames, is_zarr_store, list_environments, real_dataset
-
     if is_zarr_store(data):
         frames = SynthFrames(data, config, split=None if split == "all" else split)
         if len(frames) == 0:
@@ -248,9 +221,6 @@ def check_pair_counts(checkpoint: str, state: dict, frames, allow: bool = False)
     rigs is not a fair measure of a 4-pair real rig: that needs fine-tuning first. Checkpoints made before
     pair counts were recorded are not checked.
     """
-    from network.data import pair_counts
-    from network.train import trained_pair_counts
-
     counts = pair_counts(frames)
     seen = trained_pair_counts(state)
     if seen and not allow and not set(counts) <= set(seen):
@@ -259,15 +229,6 @@ def check_pair_counts(checkpoint: str, state: dict, frames, allow: bool = False)
             f"Fine-tune on this rig first (python -m network.train --finetune real --real DIR --init {checkpoint}), "
             f"or pass --any-pair-count to evaluate anyway")
     return counts
-
-
-def _collect(loader) -> dict:
-    out = {k: [] for k in ("truth", "is_minor", "keypoints2d", "intrinsics", "index")}
-    for batch in loader:
-        out["truth"].append(batch["joints3d"].double().numpy())
-        for key in ("is_minor", "keypoints2d", "intrinsics", "index"):
-            out[key].append(batch[key].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _plot(path: Path, truth, predictions: dict, frames: int = 4) -> None:
@@ -352,10 +313,6 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
     Every argument, both checkpoints and the data are checked, and ``out`` is claimed
     (``core.outputs.claim_output_dir``), before any frame is evaluated.
     """
-    from network.baselines import lift_average_height
-    from network.data import collate
-    from network.train import claim_run_dir, load_model, predict, resolve_device
-
     checked = _check_arguments(split, methods, audio_checkpoint, batch_size, workers, max_frames, grid_center,
                               thresholds_cm, stature_prior_m)
     methods, grid_center, thresholds_cm = checked["methods"], checked["grid_center"], checked["thresholds_cm"]
@@ -383,29 +340,15 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
         return torch.utils.data.DataLoader(ds, batch_size=checked["batch_size"], shuffle=False,
                                            num_workers=checked["workers"], collate_fn=collate)
 
-    reference = _collect(loader(frames_used))
+    reference = collect_reference(loader(frames_used))
     truth, is_minor = reference["truth"], reference["is_minor"].astype(bool)
     if not np.all(np.isfinite(truth)):
         raise EvaluationError(f"{data}: some frames have no 3D ground truth; they cannot be scored")
-    predictions = {}
-    amp = dev.type == "cuda"
-    for method in methods:
-        if method == "ours":
-            r = predict(model, loader(frames_used), dev, amp, progress=progress, desc="ours")
-        elif method == "vision_half_pairs":
-            r = predict(model, loader(frames_used), dev, amp, transform=mask_half_pairs, progress=progress,
-                        desc=method)
-        elif method == "colocated_only":
-            r = predict(model, loader(frames_used), dev, amp, transform=mask_colocated_only, progress=progress,
-                        desc=method)
-        elif method == "audio_only":
-            r = predict(audio_model, loader(torch.utils.data.Subset(audio_frames, subset)), dev, amp,
-                        progress=progress, desc=method)
-        else:   # vision_avg_height
-            r = {"pred": lift_average_height(torch.as_tensor(reference["keypoints2d"]),
-                                             torch.as_tensor(reference["intrinsics"]),
-                                             stature_prior_m=checked["stature_prior_m"]).double().numpy()}
-        predictions[method] = np.asarray(r["pred"], dtype=float)
+    predictions = run_methods(
+        methods, reference, loader, dev, dev.type == "cuda", model=model, frames=frames_used,
+        audio_model=audio_model,
+        audio_frames=None if audio_frames is None else torch.utils.data.Subset(audio_frames, subset),
+        stature_prior_m=checked["stature_prior_m"], progress=progress)
     results = {m: {"mpjpe_cm": mpjpe_by_group(p, truth, is_minor), "pck": pck_by_group(p, truth, thresholds_cm, is_minor)}
                for m, p in predictions.items()}
     summary = {
@@ -462,8 +405,6 @@ def _main(argv) -> int:
 
 def main(argv=None) -> int:
     """Command-line entry; returns the exit code (0 done, 2 bad input / missing data, 130 interrupted)."""
-    from network.train import one_line_worker_errors
-
     return run_command(one_line_worker_errors(lambda: _main(argv)),
                        interrupted="the evaluation stopped before its results were written; run the same command again")
 

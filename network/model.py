@@ -31,6 +31,7 @@ from torch import nn
 
 from bodies.joints import NUM_JOINTS
 from network.config import NetworkConfig
+from network.data import REQUIRED_MODEL_KEYS
 from pipeline.grid import voxel_centers_camera
 from pipeline.spatial_encoding import kernel_envelope, spatial_encoding
 from pipeline.visual_encoding import keypoint_heatmaps, visual_encoding
@@ -38,8 +39,7 @@ from pipeline.visual_encoding import keypoint_heatmaps, visual_encoding
 # Number of shared 3D convolutions applied to each pair's encoding (paper: "three 3D convolutional filters").
 AUDIO_CONVS = 3
 
-REQUIRED_KEYS = ("kernels", "pair_index", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
-                 "speed_of_sound", "grid_to_camera")
+REQUIRED_KEYS = REQUIRED_MODEL_KEYS     # the batch contract lives in network.data
 
 
 class ModelInputError(InputError):
@@ -104,8 +104,7 @@ class PoseKernelLifter(nn.Module):
 
         The pair pooling (a Python loop over frames) stays eager, and the compiled wrappers are kept
         outside the module tree, so ``state_dict`` keys do not change and checkpoints load either way.
-        Measured on one H200 at the paper's grid, 16 pairs, batch 8, bf16: inference 97 -> 154
-        frames/s, training 38 -> 49 samples/s (``experiments/results/gpu``).
+        Its speed-up on a GPU: README, "Network", and ``experiments/results/gpu``.
         """
         compiled = {"audio_net": torch.compile(self.audio_net, **options), "fuse": torch.compile(self.fuse, **options)}
         compiled.update({f"stage{i}": torch.compile(stage, **options) for i, stage in enumerate(self.stages)})
@@ -239,13 +238,6 @@ class PoseKernelLifter(nn.Module):
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def build_model(config: NetworkConfig | str) -> PoseKernelLifter:
-    """A :class:`PoseKernelLifter` from a config or a preset name ("paper", "small", "tiny")."""
-    from network.config import get_config
-
-    return PoseKernelLifter(get_config(config) if isinstance(config, str) else config)
 
 
 def synthetic_batch(config: NetworkConfig, batch_size: int = 1, num_pairs: int = 4, seed: int = 0,

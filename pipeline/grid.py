@@ -35,11 +35,13 @@ Batches: the network sees one grid pose per frame. :func:`stack_grid_poses` turn
 """
 from __future__ import annotations
 
-from core.errors import InputError
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from core.checks import check_number
+from core.errors import InputError
 
 DEFAULT_GRID_SHAPE = (70, 70, 50)
 DEFAULT_VOXEL_SIZE_M = 0.05
@@ -91,10 +93,9 @@ class VoxelGrid:
         shape = tuple(int(n) for n in np.asarray(self.shape).reshape(-1))
         if len(shape) != 3 or min(shape) < 1:
             raise GridInputError(f"shape={self.shape!r} must be three positive voxel counts (X, Y, Z)")
-        if not np.isfinite(self.voxel_size_m) or self.voxel_size_m <= 0:
-            raise GridInputError(f"voxel_size_m={self.voxel_size_m!r} must be a positive edge length in metres")
+        voxel_size_m = check_number("voxel_size_m", self.voxel_size_m, 0.0, low_open=True, error=GridInputError)
         object.__setattr__(self, "shape", shape)
-        object.__setattr__(self, "voxel_size_m", float(self.voxel_size_m))
+        object.__setattr__(self, "voxel_size_m", voxel_size_m)
         object.__setattr__(self, "grid_to_camera", _check_rigid(self.grid_to_camera, "grid_to_camera"))
 
     # ----------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """One frame as the network sees it: the same fields for synthetic and real data.
 
-Field names follow the design page's store contract (``pipeline.store_format``): a synthetic store
+Field names follow the design page's store contract (``simulator.store_format``): a synthetic store
 frame and a real capture (``pipeline.real_captures``) both become a :class:`Sample`. Everything
 positional is in the camera frame (OpenCV: x right, y down, z forward), metres.
 
-Kernels are stored the store's way: normalised by :func:`pipeline.deconvolution.normalize_kernels`,
+Kernels are stored the store's way: normalised by :func:`simulator.deconvolution.normalize_kernels`,
 with the per-frame ``kernel_scale`` so that ``kernels * kernel_scale`` are the deconvolved kernels in
 the units they were computed in (the simulator's impulse-response units for synthetic and raw
 captures; the dataset's units for the PoseKernel dataset).

@@ -9,8 +9,8 @@ killed, is safe to read). Each worker process opens the store itself (Zarr handl
 across ``fork``), so several DataLoader workers read in parallel. Works on any fsspec URL that zarr
 opens (``file://``, ``s3://``, ...).
 
-Damage is never read as data (``pipeline.store_integrity``): opening lists the store's keys and
-raises :class:`~pipeline.store_integrity.StoreDamagedError` (a ``core.errors.DamagedDataError``)
+Damage is never read as data (``simulator.store_integrity``): opening lists the store's keys and
+raises :class:`~simulator.store_integrity.StoreDamagedError` (a ``core.errors.DamagedDataError``)
 when a done room lacks a chunk; reading a frame raises it when a chunk does not decode or holds
 fill values (NaN / -1). The message names the store, array, room and frame, and the repair.
 """
@@ -22,8 +22,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from pipeline.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
-from pipeline.store_integrity import check_chunks_present, done_rooms, read_checked
+from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
+from simulator.store_integrity import check_chunks_present, done_rooms, read_checked
 
 # Arrays returned per frame and the dtype they are given.
 _FIELDS = {

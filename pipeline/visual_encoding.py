@@ -20,6 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from core.checks import check_whole
 from pipeline.spatial_encoding import EncodingInputError
 
 # Points nearer than this to the camera plane (z, metres) count as behind the camera.
@@ -31,8 +32,7 @@ def heatmap_size(image_size_px, stride: int) -> tuple[int, int]:
     width, height = (int(v) for v in image_size_px)
     if width <= 0 or height <= 0:
         raise EncodingInputError(f"image_size_px={image_size_px!r} must be (width, height) in pixels, both positive")
-    if int(stride) != stride or stride < 1:
-        raise EncodingInputError(f"stride={stride!r} must be a positive whole number of image pixels per heatmap cell")
+    stride = check_whole("stride (image pixels per heatmap cell)", stride, minimum=1, error=EncodingInputError)
     return math.ceil(height / stride), math.ceil(width / stride)
 
 

@@ -122,14 +122,7 @@ class Camera:
             pixels (..., 2) as (u, v) with u to the right and v down (NaN behind the
             camera), and depth_m (...,) the camera-frame z.
         """
-        cam = self.world_to_camera(points_world_m)
-        depth = cam[..., 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            normalized = cam[..., :2] / np.where(depth > 0, depth, np.nan)[..., None]
-        k = self.intrinsics
-        u = k[0, 0] * normalized[..., 0] + k[0, 1] * normalized[..., 1] + k[0, 2]
-        v = k[1, 1] * normalized[..., 1] + k[1, 2]
-        return np.stack([u, v], axis=-1), depth
+        return project_points(self.world_to_camera(points_world_m), self.intrinsics)
 
     def in_view(self, points_world_m, margin_px: float = 0.0, min_depth_m: float = 0.1) -> np.ndarray:
         """(...,) bool: points in front of the camera projecting inside the image, at least
@@ -144,3 +137,21 @@ class Camera:
                 & (pixels[..., 1] >= margin_px)
                 & (pixels[..., 1] <= height - margin_px)
             )
+
+
+def project_points(points_camera_m, intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection of camera-frame points (..., 3) (OpenCV: x right, y down, z forward).
+
+    intrinsics: (3, 3) camera matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]], pixels.
+    Returns:
+        pixels (..., 2) as (u, v) (NaN for points at or behind the camera, depth <= 0) and
+        depth_m (...,) the camera-frame z.
+    """
+    cam = np.asarray(points_camera_m, dtype=float)
+    depth = cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalized = cam[..., :2] / np.where(depth > 0, depth, np.nan)[..., None]
+    k = intrinsics
+    u = k[0, 0] * normalized[..., 0] + k[0, 1] * normalized[..., 1] + k[0, 2]
+    v = k[1, 1] * normalized[..., 1] + k[1, 2]
+    return np.stack([u, v], axis=-1), depth

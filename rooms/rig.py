@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import RoomGeometryError, RoomInputError
-from .geometry import Room
+from .shapes import Room
 from .validation import validate_inside
 
 #: Where transducers may be mounted.
@@ -198,25 +198,41 @@ def sample_transducer_positions(
     if around_xy_m is None:
         around_xy_m = room.floor_polygon_m.mean(axis=0)
     center = np.asarray(around_xy_m, dtype=float).reshape(2)
+    available = _available_mounts(room, mounts, low, high)
+    candidates, labels = _draw_candidates(room, rng, available, n, height_range_m, wall_offset_m, n_candidates)
+    chosen = _spread_choice(candidates, center, n, min_separation_m)
+    return candidates[chosen], tuple(labels[i] for i in chosen)
 
-    lift_m = 0.08
+
+#: Height of a small speaker's acoustic centre above the shelf or table it stands on (m).
+_TOP_LIFT_M = 0.08
+
+
+def _available_mounts(room: Room, mounts, low: float, high: float) -> list:
+    """(mount, furniture item or None for a wall) for every usable mount."""
     available = []
     for mount in mounts:
         if mount == "wall":
             available.append(("wall", None))
         else:
             for item in room.furniture:
-                if item.kind == mount and low <= item.top_height_m + lift_m <= high:
+                if item.kind == mount and low <= item.top_height_m + _TOP_LIFT_M <= high:
                     available.append((mount, item))
     if not available:
         raise RoomInputError(f"no mount of type {mounts} is available in this room; allow 'wall'.")
+    return available
 
+
+def _draw_candidates(room: Room, rng: np.random.Generator, available, n: int, height_range_m, wall_offset_m: float,
+                     n_candidates: int) -> tuple[np.ndarray, list]:
+    """Up to ``n_candidates`` positions (K, 3) in random order on random mounts, and their labels."""
+    low, high = height_range_m
     candidates, labels = [], []
     for _ in range(50 * n_candidates):
         if len(candidates) >= n_candidates:
             break
         mount, item = available[rng.integers(len(available))]
-        point = _wall_candidate(room, rng, height_range_m, wall_offset_m) if item is None else _top_candidate(item, rng, lift_m)
+        point = _wall_candidate(room, rng, height_range_m, wall_offset_m) if item is None else _top_candidate(item, rng, _TOP_LIFT_M)
         if point is None or not (low <= point[2] - room.bounds_m[0, 2] <= high):
             continue
         if not room.contains(point)[0] or room.signed_distance_to_shell_m(point)[0] < 0.5 * wall_offset_m:
@@ -225,9 +241,13 @@ def sample_transducer_positions(
         labels.append(mount)
     if len(candidates) < n:
         raise RoomGeometryError(f"could place only {len(candidates)} of {n} transducers in this room; allow more mounts.")
-    candidates = np.array(candidates)
-    azimuth = np.arctan2(candidates[:, 1] - center[1], candidates[:, 0] - center[0])
+    return np.array(candidates), labels
 
+
+def _spread_choice(candidates: np.ndarray, center: np.ndarray, n: int, min_separation_m: float) -> list[int]:
+    """Indices of ``n`` candidates (K, 3) picked greedily to spread their directions seen from
+    ``center`` (2,), at least ``min_separation_m`` apart; the first candidate starts."""
+    azimuth = np.arctan2(candidates[:, 1] - center[1], candidates[:, 0] - center[0])
     chosen = [0]  # candidates are already in random order
     while len(chosen) < n:
         gap = np.abs(np.angle(np.exp(1j * (azimuth[:, None] - azimuth[chosen][None, :]))))
@@ -240,7 +260,7 @@ def sample_transducer_positions(
                 f"could not find {n} transducer positions {min_separation_m} m apart; lower min_separation_m."
             )
         chosen.append(best)
-    return candidates[chosen], tuple(labels[i] for i in chosen)
+    return chosen
 
 
 def sample_rig(

@@ -30,18 +30,11 @@ import numpy as np
 from .air import air_absorption_db_per_m, speed_of_sound_m_s
 from .camera import AZURE_KINECT_COLOR_1080P_IMAGE_SIZE_PX, AZURE_KINECT_COLOR_1080P_INTRINSICS, Camera
 from .errors import RoomGeometryError, RoomInputError
-from .geometry import (
-    Furniture,
-    Room,
-    ShoeboxRoom,
-    convex_polygons_overlap,
-    make_seat,
-    make_shelf,
-    make_table,
-    segments_hit_triangles,
-)
+from .furniture import Furniture, make_seat, make_shelf, make_table
 from .materials import CEILING_MATERIALS, FLOOR_MATERIALS, FURNITURE_MATERIALS, WALL_MATERIALS, get_material
+from .polygons import convex_polygons_overlap, segments_hit_triangles
 from .rig import MOUNTS, TransducerRig, sample_rig
+from .shapes import Room, ShoeboxRoom
 from .validation import validate_body_inside, validate_inside
 
 # Wall name -> (fixed axis, value is at 0 or at the room length, inward normal on the floor).

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RoomGeometryError, RoomInputError
-from .geometry import Room, _as_points
+from .polygons import _as_points
+from .shapes import Room
 
 
 def _describe(room: Room) -> str:

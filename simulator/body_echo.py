@@ -42,7 +42,7 @@ than ``max_delay_error_s`` are split in four recursively (large flat facets clos
 transducers). The distributions of all facets are summed on a grid oversampled ``oversampling``
 times, pre-filtered by a hat (exact integration, ``_kernels``), then one FFT per output channel
 applies d/dt, the hat compensation and the band limit and decimates to ``sample_rate_hz``.
-Aliasing of the oversampled grid is below -50 dB in the 19-32 kHz band for the default 8x.
+The aliasing of the oversampled grid falls with ``oversampling``; the README gives its level.
 
 Meshes: a body is a closed surface with outward normals (faces counter-clockwise seen from
 outside). ``FacetMesh`` refuses a mesh that is open, wound inconsistently or inside out, and the
@@ -394,7 +394,7 @@ def body_impulse_responses(
         n_channels: number of output rows C; default max(channels) + 1.
         pair_gains: (P,) real gain per pair (e.g. a wall's reflection coefficient); default 1.
         lit: optional precomputed ``mesh.lit_facets(np.vstack([tx, rx]))``, (S + M, F) bool.
-        oversampling: Q of the internal time grid (>= 4; 8 keeps aliasing below -50 dB).
+        oversampling: Q of the internal time grid (>= 4; default 8, see the README for its aliasing).
         max_delay_error_s: split facets whose delay departs from linear by more than this;
             default 0.02 / fs.
     Returns:
@@ -403,20 +403,79 @@ def body_impulse_responses(
         SimulationInputError: a bad argument, a mesh that is not a closed outward surface, or
             a transducer inside the mesh (each would otherwise give a silent, all-zero echo).
     """
-    # ---- validation (before any work) ----
+    mesh, tx, rx = _checked_geometry(mesh, tx_positions_m, rx_positions_m)
+    n_samples, fs, c, oversampling, max_delay_error_s = _checked_numbers(
+        n_samples, sample_rate_hz, speed_of_sound_m_s, oversampling, max_delay_error_s)
+    reflection = _checked_reflection(mesh, reflection_coefficient)
+    pairs, channels, n_channels, gains = _checked_pairs(pairs, channels, n_channels, pair_gains, len(tx), len(rx))
+    positions = np.vstack([tx, rx])
+    lit = _checked_lit(lit, positions, mesh)
+    # last, as it casts rays (only for points within the mesh's bounding box)
+    mesh.check_outside("tx_positions_m", tx)
+    mesh.check_outside("rx_positions_m", rx)
+
+    lit = np.ascontiguousarray(_lit_by_both(mesh, positions) if lit is None else lit)
+    pair_tx = np.ascontiguousarray(pairs[:, 0], dtype=np.int64)
+    pair_rx = np.ascontiguousarray(pairs[:, 1], dtype=np.int64) + len(tx)
+    pair_channel = np.ascontiguousarray(channels, dtype=np.int64)
+
+    used = np.zeros(len(positions), dtype=bool)
+    used[pair_tx] = True
+    used[pair_rx] = True
+    vertex_distance = _kernels.vertex_distances(mesh.vertices_m, positions, used)
+    bounds, n_lit = _kernels.pair_delay_bounds(
+        mesh.faces, mesh.normals, mesh.centroids_m, mesh.max_edges_m, lit, positions, vertex_distance,
+        pair_tx, pair_rx, fs / c,
+    )
+    out = np.zeros((n_channels, n_samples))
+    result = BodyEcho(out, pairs.astype(np.int64), pair_channel, n_lit, fs, c)
+    windows = _echo_windows(bounds, pair_channel, n_channels, n_samples)
+    if windows is None:
+        return result
+    active, start, stop, window = windows
+    active_channels = np.flatnonzero(active)
+    row_of_channel = np.full(n_channels, -1, dtype=np.int64)
+    row_of_channel[active_channels] = np.arange(len(active_channels))
+    keep = active[pair_channel]
+    grid = np.zeros((len(active_channels), window * oversampling))
+    _kernels.deposit_pair_echoes(  # the facets' delay-area densities on the fine grid
+        mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m,
+        reflection, lit, positions, vertex_distance,
+        pair_tx[keep], pair_rx[keep], row_of_channel[pair_channel[keep]], np.ascontiguousarray(gains[keep]),
+        fs * oversampling / c, grid, start[active_channels] * oversampling, max_delay_error_s * fs * oversampling,
+    )
+    _add_band_limited(out, grid, active_channels, start, stop, window, oversampling, fs, c)
+    return result
+
+
+def _checked_geometry(mesh, tx_positions_m, rx_positions_m) -> tuple[FacetMesh, np.ndarray, np.ndarray]:
+    """The mesh as a ``FacetMesh`` and the transmitters (S, 3) and receivers (M, 3)."""
     if isinstance(mesh, trimesh.Trimesh):
         mesh = FacetMesh.from_trimesh(mesh)
     if not isinstance(mesh, FacetMesh):
         raise SimulationInputError(f"mesh is a {type(mesh).__name__}; pass a FacetMesh or a trimesh.Trimesh.")
-    tx = _as_points("tx_positions_m", tx_positions_m)
-    rx = _as_points("rx_positions_m", rx_positions_m)
+    return mesh, _as_points("tx_positions_m", tx_positions_m), _as_points("rx_positions_m", rx_positions_m)
+
+
+def _checked_numbers(n_samples, sample_rate_hz, speed_of_sound_m_s, oversampling, max_delay_error_s):
+    """(n_samples, fs, c, oversampling, max_delay_error_s) checked, the delay error defaulted."""
     n_samples = check_whole("n_samples", n_samples, 1, error=SimulationInputError)
     fs = _positive("sample_rate_hz", sample_rate_hz, "96000")
     c = _positive("speed_of_sound_m_s", speed_of_sound_m_s, "343")
     oversampling = check_whole("oversampling", oversampling, 4, error=SimulationInputError)
     max_delay_error_s = 0.02 / fs if max_delay_error_s is None else max_delay_error_s
     _positive("max_delay_error_s", max_delay_error_s, "2e-7")
+    return n_samples, fs, c, oversampling, max_delay_error_s
 
+
+def _lit_by_both(mesh: FacetMesh, positions: np.ndarray) -> np.ndarray:
+    """(N, F) facets lit from each position: hidden-surface removal, one ray fan per distinct position."""
+    unique_positions, inverse = np.unique(positions, axis=0, return_inverse=True)
+    return mesh.lit_facets(unique_positions)[inverse.ravel()]
+
+
+def _checked_reflection(mesh: FacetMesh, reflection_coefficient) -> np.ndarray:
+    """(F,) pressure reflection coefficient of every face, in [-1, 1]."""
     reflection = np.asarray(reflection_coefficient, dtype=float)
     if reflection.ndim == 0:
         reflection = np.full(mesh.n_faces, float(reflection))
@@ -427,17 +486,20 @@ def body_impulse_responses(
         )
     if not np.all(np.isfinite(reflection)) or np.any(np.abs(reflection) > 1):
         raise SimulationInputError("reflection_coefficient must lie in [-1, 1] (pressure reflection coefficient).")
+    return reflection
 
-    n_tx = len(tx)
+
+def _checked_pairs(pairs, channels, n_channels, pair_gains, n_tx: int, n_rx: int):
+    """(pairs (P, 2), channels (P,), n_channels, gains (P,)) with their defaults filled in."""
     if pairs is None:
-        pairs = np.stack(np.meshgrid(np.arange(n_tx), np.arange(len(rx)), indexing="ij"), -1).reshape(-1, 2)
+        pairs = np.stack(np.meshgrid(np.arange(n_tx), np.arange(n_rx), indexing="ij"), -1).reshape(-1, 2)
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.issubdtype(pairs.dtype, np.integer):
         raise SimulationInputError(
             f"pairs has shape {pairs.shape} / dtype {pairs.dtype}; pass a (P, 2) integer array of (tx, rx)."
         )
-    if len(pairs) and (pairs.min() < 0 or pairs[:, 0].max() >= n_tx or pairs[:, 1].max() >= len(rx)):
-        raise SimulationInputError(f"pairs index beyond the {n_tx} transmitters / {len(rx)} receivers; fix pairs.")
+    if len(pairs) and (pairs.min() < 0 or pairs[:, 0].max() >= n_tx or pairs[:, 1].max() >= n_rx):
+        raise SimulationInputError(f"pairs index beyond the {n_tx} transmitters / {n_rx} receivers; fix pairs.")
     n_pairs = len(pairs)
     channels = np.arange(n_pairs) if channels is None else np.asarray(channels)
     if channels.shape != (n_pairs,) or (n_pairs and not np.issubdtype(channels.dtype, np.integer)):
@@ -452,69 +514,47 @@ def body_impulse_responses(
     gains = np.ones(n_pairs) if pair_gains is None else np.asarray(pair_gains, dtype=float)
     if gains.shape != (n_pairs,) or not np.all(np.isfinite(gains)):
         raise SimulationInputError(f"pair_gains has shape {gains.shape}; pass one finite gain per pair ({n_pairs},).")
-    positions = np.vstack([tx, rx])
-    if lit is not None:
-        lit = np.asarray(lit, dtype=bool)
-        if lit.shape != (len(positions), mesh.n_faces):
-            raise SimulationInputError(
-                f"lit has shape {lit.shape}; pass mesh.lit_facets(vstack([tx, rx])), "
-                f"shape ({len(positions)}, {mesh.n_faces})."
-            )
-    # last, as it casts rays (only for points within the mesh's bounding box)
-    mesh.check_outside("tx_positions_m", tx)
-    mesh.check_outside("rx_positions_m", rx)
+    return pairs, channels, n_channels, gains
 
-    # ---- hidden-surface removal: one ray fan per distinct transducer position ----
+
+def _checked_lit(lit, positions: np.ndarray, mesh: FacetMesh) -> np.ndarray | None:
     if lit is None:
-        unique_positions, inverse = np.unique(positions, axis=0, return_inverse=True)
-        lit = mesh.lit_facets(unique_positions)[inverse.ravel()]
-    lit = np.ascontiguousarray(lit)
-    pair_tx = np.ascontiguousarray(pairs[:, 0], dtype=np.int64)
-    pair_rx = np.ascontiguousarray(pairs[:, 1], dtype=np.int64) + n_tx
-    pair_channel = np.ascontiguousarray(channels, dtype=np.int64)
+        return None
+    lit = np.asarray(lit, dtype=bool)
+    if lit.shape != (len(positions), mesh.n_faces):
+        raise SimulationInputError(
+            f"lit has shape {lit.shape}; pass mesh.lit_facets(vstack([tx, rx])), "
+            f"shape ({len(positions)}, {mesh.n_faces})."
+        )
+    return lit
 
-    # ---- echo window of each channel (coarse samples) ----
-    used = np.zeros(len(positions), dtype=bool)
-    used[pair_tx] = True
-    used[pair_rx] = True
-    vertex_distance = _kernels.vertex_distances(mesh.vertices_m, positions, used)
-    bounds, n_lit = _kernels.pair_delay_bounds(
-        mesh.faces, mesh.normals, mesh.centroids_m, mesh.max_edges_m, lit, positions, vertex_distance,
-        pair_tx, pair_rx, fs / c,
-    )
-    out = np.zeros((n_channels, n_samples))
+
+def _echo_windows(bounds: np.ndarray, pair_channel: np.ndarray, n_channels: int, n_samples: int):
+    """Echo window of each channel in output samples, from the pairs' delay bounds (P, 2):
+    (active (C,) bool, start (C,), stop (C,), FFT window length), or None when no echo arrives."""
     lo = np.full(n_channels, np.inf)
     hi = np.full(n_channels, -np.inf)
     np.minimum.at(lo, pair_channel, bounds[:, 0])
     np.maximum.at(hi, pair_channel, bounds[:, 1])
     active = np.isfinite(lo) & (lo < n_samples + _WINDOW_PAD_SAMPLES)
-    result = BodyEcho(out, pairs.astype(np.int64), pair_channel, n_lit, fs, c)
     if not np.any(active):
-        return result
+        return None
     start = np.where(active, np.floor(np.where(active, lo, 0)) - _WINDOW_PAD_SAMPLES, 0).astype(np.int64)
     stop = np.where(active, np.ceil(np.minimum(np.where(active, hi, 0), n_samples)) + _WINDOW_PAD_SAMPLES, 0)
     # the extra pad keeps the circular wrap of the band-limiting filter below 3e-5
     window = scipy.fft.next_fast_len(int((stop - start)[active].max()) + _WINDOW_PAD_SAMPLES + 1, real=True)
     window += window % 2
+    return active, start, stop, window
 
-    # ---- accumulate facet delay-area densities on the fine grid (numba) ----
-    active_channels = np.flatnonzero(active)
-    row_of_channel = np.full(n_channels, -1, dtype=np.int64)
-    row_of_channel[active_channels] = np.arange(len(active_channels))
-    keep = active[pair_channel]
-    grid = np.zeros((len(active_channels), window * oversampling))
-    _kernels.deposit_pair_echoes(
-        mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m,
-        reflection, lit, positions, vertex_distance,
-        pair_tx[keep], pair_rx[keep], row_of_channel[pair_channel[keep]], np.ascontiguousarray(gains[keep]),
-        fs * oversampling / c, grid, start[active_channels] * oversampling, max_delay_error_s * fs * oversampling,
-    )
 
+def _add_band_limited(out, grid, active_channels, start, stop, window: int, oversampling: int, fs: float,
+                      c: float) -> None:
+    """Turn the fine grid's second differences (rows of ``active_channels``) into densities, then
+    d/dt, hat compensation, band limit and decimation (one FFT per channel), added into ``out`` (C, T)."""
+    n_samples = out.shape[1]
     grid = np.cumsum(np.cumsum(grid, axis=1), axis=1)  # second differences -> densities
     for row, ch in enumerate(active_channels):  # echoes arriving after the output ends
         grid[row, int(stop[ch] - start[ch]) * oversampling :] = 0.0
-
-    # ---- d/dt, hat compensation, band limit and decimation: one FFT per channel ----
     spectrum = scipy.fft.rfft(grid, axis=1)[:, : window // 2 + 1]
     f_hz = np.arange(window // 2 + 1) * fs / window
     hat_gain = np.sinc(f_hz / (fs * oversampling)) ** 2
@@ -525,4 +565,3 @@ def body_impulse_responses(
         last = min(start[ch] + window, n_samples)
         if last > first:
             out[ch, first:last] += responses[row, first - start[ch] : last - start[ch]]
-    return result

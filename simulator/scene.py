@@ -18,7 +18,6 @@ import dataclasses
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -162,13 +161,27 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    room, body, rs = scene.room_scene.room, scene.body, scene.room_scene
-    spk, mic = recording.speaker_positions_m, recording.microphone_positions_m
     fig = plt.figure(figsize=(16, 9.5), dpi=100)
     grid = fig.add_gridspec(2, 3)
+    _plan_panel(fig.add_subplot(grid[0, 0]), scene, recording)
+    _side_panel(fig.add_subplot(grid[0, 1]), scene, recording)
+    _camera_panel(fig.add_subplot(grid[0, 2]), scene)
+    fs = recording.sample_rate_hz
+    _recordings_panel(fig.add_subplot(grid[1, 0]), recording)
+    estimate = subtract_empty_room(recording, band_hz)
+    truth = band_limited(recording.pose_kernels, band_hz, fs)
+    path_m = np.arange(estimate.shape[-1]) / fs * recording.speed_of_sound_m_s
+    _kernels_panel(fig.add_subplot(grid[1, 1]), estimate, truth, path_m)
+    _pairs_panel(fig.add_subplot(grid[1, 2]), estimate, path_m)
+    fig.tight_layout()
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", metadata=png_metadata(WRITER)))
+    plt.close(fig)
 
-    # (a) plan view
-    ax = fig.add_subplot(grid[0, 0])
+
+def _plan_panel(ax, scene: Scene, recording: Recording) -> None:
+    """(a) plan view: walls, furniture, body, transducers, camera and its field of view."""
+    room, body, rs = scene.room_scene.room, scene.body, scene.room_scene
+    spk, mic = recording.speaker_positions_m, recording.microphone_positions_m
     floor = np.vstack([room.floor_polygon_m, room.floor_polygon_m[:1]])
     ax.plot(floor[:, 0], floor[:, 1], "k-", lw=2)
     for item in room.furniture:
@@ -197,8 +210,11 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
 
-    # (b) side view
-    ax = fig.add_subplot(grid[0, 1])
+
+def _side_panel(ax, scene: Scene, recording: Recording) -> None:
+    """(b) side view (x, z): body, transducers, camera, floor and ceiling."""
+    room, body, cam = scene.room_scene.room, scene.body, scene.room_scene.camera.position_m
+    spk, mic = recording.speaker_positions_m, recording.microphone_positions_m
     ax.plot(body.vertices[::5, 0], body.vertices[::5, 2], ".", ms=1, color="tan")
     ax.plot(spk[:, 0], spk[:, 2], "v", color="tab:red", ms=9)
     ax.plot(mic[:, 0], mic[:, 2], "o", mfc="none", color="tab:blue", ms=11)
@@ -211,25 +227,27 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_ylabel("z (m)")
     ax.set_title(f"side: {body.activity}, age {body.subject.age_years:.0f}, stature {body.stature_m:.2f} m")
 
-    # (c) camera view
-    ax = fig.add_subplot(grid[0, 2])
-    pixels, depth = rs.camera.project(body.vertices[::3].astype(float))
-    ax.scatter(pixels[:, 0], pixels[:, 1], s=0.3, c=depth, cmap="copper")
-    jp, _ = rs.camera.project(body.joints)
+
+def _camera_panel(ax, scene: Scene) -> None:
+    """(c) the body and its skeleton projected through the scene's camera (pixels)."""
     from bodies.joints import SKELETON_EDGE_INDICES
 
+    body, camera = scene.body, scene.room_scene.camera
+    pixels, depth = camera.project(body.vertices[::3].astype(float))
+    ax.scatter(pixels[:, 0], pixels[:, 1], s=0.3, c=depth, cmap="copper")
+    jp, _ = camera.project(body.joints)
     for a, b in SKELETON_EDGE_INDICES:
         ax.plot(jp[[a, b], 0], jp[[a, b], 1], "-", color="tab:blue")
-    w, h = rs.camera.image_size_px
+    w, h = camera.image_size_px
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_aspect("equal")
     ax.set_title("camera view (pixels)")
 
-    # (d) recordings
-    fs = recording.sample_rate_hz
-    t_ms = np.arange(recording.recordings.shape[-1]) / fs * 1e3
-    ax = fig.add_subplot(grid[1, 0])
+
+def _recordings_panel(ax, recording: Recording) -> None:
+    """(d) microphone 0 with and without the person, and their difference."""
+    t_ms = np.arange(recording.recordings.shape[-1]) / recording.sample_rate_hz * 1e3
     ax.plot(t_ms, recording.empty_recordings[0], lw=0.5, label="empty room")
     ax.plot(t_ms, recording.recordings[0], lw=0.5, alpha=0.7, label="with person")
     ax.plot(t_ms, 10 * (recording.recordings[0] - recording.empty_recordings[0]), lw=0.5,
@@ -239,11 +257,9 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_title("microphone 0")
     ax.legend(fontsize=7)
 
-    # (e) kernels along path length
-    estimate = subtract_empty_room(recording, band_hz)
-    truth = band_limited(recording.pose_kernels, band_hz, fs)
-    path_m = np.arange(estimate.shape[-1]) / fs * recording.speed_of_sound_m_s
-    ax = fig.add_subplot(grid[1, 1])
+
+def _kernels_panel(ax, estimate: np.ndarray, truth: np.ndarray, path_m: np.ndarray) -> None:
+    """(e) estimated and true pose-kernel envelopes (S, M, T) of a few pairs along path length."""
     for k, s in enumerate(range(min(4, estimate.shape[0]))):
         m = s % estimate.shape[1]
         offset = 1.2 * k
@@ -257,8 +273,9 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_title("pose kernel envelopes (eq. 4), normalised")
     ax.legend(fontsize=7, loc="upper right")
 
-    # (f) every pair
-    ax = fig.add_subplot(grid[1, 2])
+
+def _pairs_panel(ax, estimate: np.ndarray, path_m: np.ndarray) -> None:
+    """(f) the envelope of every pair's estimated kernel (S, M, T) as an image."""
     env = envelope(estimate.reshape(-1, estimate.shape[-1]))
     upto = np.searchsorted(path_m, 14.0)
     ax.imshow(env[:, :upto], aspect="auto", extent=(0, path_m[upto - 1], env.shape[0] - 0.5, -0.5),
@@ -266,9 +283,6 @@ def draw_scene(scene: Scene, recording: Recording, band_hz: np.ndarray, path: st
     ax.set_xlabel("round-trip path (m)")
     ax.set_ylabel("pair (speaker * M + microphone)")
     ax.set_title("all pairs, envelope of (R - R_empty) / S")
-    fig.tight_layout()
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", metadata=png_metadata(WRITER)))
-    plt.close(fig)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,14 +321,8 @@ def _check_arguments(args) -> tuple[int, RoomSamplerConfig, SimulationConfig]:
     check_whole("--max-order", args.max_order, 0, MAX_IMAGE_SOURCE_ORDER, error=SimulationInputError)
     check_number("--snr-db", args.snr_db, error=SimulationInputError)
     for flag, value, suffix in (("--png", args.png, ".png"), ("--json", args.json, ".json")):
-        if value is None:
-            continue
-        if Path(value).is_dir():
-            claim_output_file(value, flag, WRITER)  # refuses it, saying it is a folder
-        if Path(value).suffix.lower() != suffix:
-            raise SimulationInputError(f"{flag} {value}: unsupported file type {Path(value).suffix or '(none)'!r}; "
-                                       f"give a {suffix} path")
-        claim_output_file(value, flag, WRITER)
+        if value is not None:
+            claim_output_file(value, flag, WRITER, (suffix,))
     room_config = RoomSamplerConfig(
         min_floor_side_m=min_floor_m, max_floor_side_m=max(min_floor_m, 10.0),
         colocated_probability=1.0 if args.rig == "co-located" else 0.0)

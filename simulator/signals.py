@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -130,6 +130,25 @@ class ChirpPlan:
             raise error(
                 f"taper_s = {self.taper_s!r} must lie in [0, duration_s / 2 = {self.duration_s / 2:g}] s."
             )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The plan's fields, in the order :meth:`to_dict` writes them."""
+        return tuple(f.name for f in fields(cls))
+
+    def to_dict(self) -> dict:
+        """JSON form: every field, ``band_hz`` as a list; :meth:`from_dict` reads it back."""
+        return {name: list(value) if name == "band_hz" else value
+                for name, value in ((name, getattr(self, name)) for name in self.field_names())}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ChirpPlan":
+        """The plan of a :meth:`to_dict` dict (missing fields take their defaults; unknown ones are refused)."""
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise SimulationInputError(f"chirp_plan: unknown field(s) {', '.join(unknown)}; give only "
+                                       f"{', '.join(cls.field_names())}")
+        return cls(**{name: tuple(value) if name == "band_hz" else value for name, value in data.items()})
 
     @property
     def n_samples(self) -> int:

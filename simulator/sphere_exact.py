@@ -23,8 +23,8 @@ symmetric in r_s and r_r (reciprocity). Limits (checked in tests/test_validate.p
   2 (d - a) / c (convex mirror of radius a), plus creeping waves delayed by (2 + pi) a / c.
 
 The series is summed to n_max = ka + 4 (ka)^(1/3) + 10 terms (beyond it j_n'(ka)/h_n'(ka) decays
-super-exponentially); scipy's spherical Bessel functions are accurate there (checked against
-mpmath to 1e-14 for n ~ 210, ka ~ 176).
+super-exponentially); scipy's spherical Bessel functions are accurate there (the README gives
+the check against mpmath).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import scipy.fft
 from scipy.special import spherical_jn, spherical_yn
 
 from .body_echo import output_lowpass
+from .errors import SimulationInputError
 from .signals import band_window
 
 __all__ = ["n_terms", "scattered_pressure", "scattered_impulse_response", "free_field_pressure"]
@@ -48,23 +49,23 @@ def n_terms(ka: float) -> int:
 def _point(name: str, value) -> np.ndarray:
     point = np.asarray(value, dtype=float)
     if point.shape != (3,) or not np.all(np.isfinite(point)):
-        raise ValueError(f"{name} = {value!r} must be a finite (3,) position in metres.")
+        raise SimulationInputError(f"{name} = {value!r}; give a finite (3,) position in metres.")
     return point
 
 
 def _geometry(radius_m, source_m, receiver_m, centre_m):
     if not np.isscalar(radius_m) or not np.isfinite(radius_m) or radius_m <= 0:
-        raise ValueError(f"radius_m = {radius_m!r} must be a positive number of metres.")
+        raise SimulationInputError(f"radius_m = {radius_m!r}; give a positive number of metres, e.g. 0.1.")
     centre = _point("centre_m", centre_m)
     rel_s = _point("source_m", source_m) - centre
     rel_r = _point("receiver_m", receiver_m) - centre
     r_s, r_r = np.linalg.norm(rel_s), np.linalg.norm(rel_r)
     if r_s < radius_m:
-        raise ValueError(
+        raise SimulationInputError(
             f"source_m is {r_s:.4g} m from the centre, inside the sphere (radius_m = {radius_m}); move it out."
         )
     if r_r < radius_m:
-        raise ValueError(
+        raise SimulationInputError(
             f"receiver_m is {r_r:.4g} m from the centre, inside the sphere (radius_m = {radius_m}); move it out."
         )
     cos_gamma = float(np.clip(rel_s @ rel_r / (r_s * r_r), -1.0, 1.0))
@@ -116,9 +117,9 @@ def scattered_pressure(
     """
     f = np.atleast_1d(np.asarray(frequencies_hz, dtype=float))
     if f.ndim != 1 or not np.all(np.isfinite(f)) or np.any(f < 0):
-        raise ValueError("frequencies_hz must be a 1-D array of finite frequencies >= 0 Hz.")
+        raise SimulationInputError("frequencies_hz is not a 1-D array of finite frequencies >= 0 Hz; give one.")
     if not np.isfinite(speed_of_sound_m_s) or speed_of_sound_m_s <= 0:
-        raise ValueError(f"speed_of_sound_m_s = {speed_of_sound_m_s!r} must be > 0, e.g. 343.")
+        raise SimulationInputError(f"speed_of_sound_m_s = {speed_of_sound_m_s!r}; give a positive speed, e.g. 343.")
     r_s, r_r, cos_gamma = _geometry(radius_m, source_m, receiver_m, centre_m)
     k = 2 * np.pi * f / speed_of_sound_m_s
     out = np.zeros(len(f), dtype=complex)
@@ -168,10 +169,10 @@ def scattered_impulse_response(
         (n_samples,) float64; DTFT = scattered_pressure(f) * window(f).
     """
     if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples = {n_samples!r} must be a positive integer.")
+        raise SimulationInputError(f"n_samples = {n_samples!r}; give a positive integer number of samples.")
     n_fft = scipy.fft.next_fast_len(2 * int(n_samples), real=True) if n_fft is None else int(n_fft)
     if n_fft < n_samples:
-        raise ValueError(f"n_fft = {n_fft} must be >= n_samples = {n_samples}.")
+        raise SimulationInputError(f"n_fft = {n_fft} is shorter than n_samples = {n_samples}; give n_fft >= n_samples.")
     f_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
     window = output_lowpass(f_hz, sample_rate_hz) if band_hz is None else band_window(f_hz, band_hz, transition_hz)
     spectrum = np.zeros(len(f_hz), dtype=complex)

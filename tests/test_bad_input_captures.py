@@ -26,7 +26,7 @@ from pipeline.real_captures import (
 )
 from simulator.signals import ChirpPlan
 from tests.cli_harness import assert_refused, call_main, run_module, snapshot
-from tests.test_real_captures import SENSORS, gnd49, reflector_kernel
+from tests.helpers import gnd49, write_posekernel_layout
 
 TINY = get_config("tiny")
 K = np.array([[914.0, 0, 957.0], [0, 914.0, 547.0], [0, 0, 1]])
@@ -57,16 +57,8 @@ def write_valid_raw_capture(folder: Path, plan: ChirpPlan = ChirpPlan(n_speakers
 
 def write_valid_posekernel(root: Path) -> Path:
     """The PoseKernel layout: environment1 and environment2, 2 frames each (a point reflector at the pelvis)."""
-    for e, env in enumerate(["environment1", "environment2"], start=1):
-        (root / env).mkdir(parents=True)
-        np.save(root / env / "audio_sensor_loc.npy", SENSORS[env])
-        for frame in range(FRAMES):
-            folder = root / env / str(frame)
-            folder.mkdir()
-            joints = gnd49(frame, e)
-            np.save(folder / "gnd.npy", joints)
-            np.save(folder / "rir.npy", reflector_kernel(SENSORS[env], joints[39]))
-    return root
+    frames = [str(frame) for frame in range(FRAMES)]
+    return write_posekernel_layout(root, {"environment1": frames, "environment2": frames})
 
 
 @pytest.fixture(scope="module")

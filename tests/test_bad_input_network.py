@@ -19,8 +19,7 @@ from core.outputs import OUTPUT_MARKER
 from network import data as network_data
 from network import train as tr
 from tests.cli_harness import assert_refused, call_main, snapshot
-from tests.test_checkpoints import write_bad_file, write_malicious, write_tiny_checkpoint
-from tests.test_train_evaluate import posekernel_root  # noqa: F401 - a fixture: 3 environments of 2-3 frames
+from tests.checkpoint_files import write_bad_file, write_malicious, write_tiny_checkpoint
 
 MARKER = "PWNED"      # created by the malicious checkpoints if their code ever runs
 BAD_FILES = ("empty", "truncated", "random", "text", "zip", "tensor")

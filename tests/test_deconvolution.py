@@ -1,4 +1,4 @@
-"""pipeline.deconvolution: pose kernels from simulated recordings, checked against geometry (echo
+"""simulator.deconvolution: pose kernels from simulated recordings, checked against geometry (echo
 delays), the simulator's ground-truth kernels, the expected noise level, and known clock offsets."""
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import trimesh
 
-from pipeline.deconvolution import (
+from simulator.deconvolution import (
     DeconvolutionInputError, band_limit, band_taper, deconvolve, estimate_clock_offset, estimate_emission_offset,
     normalize_kernels,
 )
 from simulator.recording import RoomSimulator, SimulationConfig
 from simulator.scene import envelope
-from tests.test_recording import SEPARATED, make_scene, sphere_body
+from tests.helpers import SEPARATED, make_scene, sphere_body
 
 FS = 96_000.0
 CENTRE = np.array([3.6, 4.3, 1.45])   # clear of every speaker-microphone line; >1.4 m from walls

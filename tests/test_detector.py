@@ -10,7 +10,7 @@ import trimesh
 
 from bodies import Subject
 from bodies.joints import JOINT_INDEX, JOINT_NAMES, LEFT_RIGHT_PAIRS
-from pipeline.detector import DetectorConfig, DetectorInputError, DetectorModel, occluded_joints
+from simulator.detector import DetectorConfig, DetectorInputError, DetectorModel, occluded_joints
 from pipeline.keypoint_formats import KeypointFileError, read_coco_json, read_openpose_json
 from rooms.camera import Camera
 

@@ -166,9 +166,10 @@ def test_ctrl_c_says_what_is_stored_and_the_same_command_resumes(tmp_path, anny_
     (Through Ray the KeyboardInterrupt reaches the same handler from ``ray.wait``; this runs the rooms
     in this process, --workers 0, to stay fast.)"""
     import simulator.generate as gen
+    import simulator.generation_run as generation_run
     from tests.cli_harness import call_main
 
-    monkeypatch.setattr(gen, "_BODY_MODEL", anny_model)
+    monkeypatch.setattr(generation_run, "_BODY_MODEL", anny_model)
     simulate = gen.RoomGenerator.simulate
 
     def interrupted_in_room_1(self, room):

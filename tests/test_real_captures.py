@@ -17,7 +17,9 @@ from pipeline.real_captures import (
 from pipeline.sample import Sample
 from simulator.recording import RoomSimulator, SimulationConfig
 from simulator.scene import envelope
-from tests.test_recording import CO_LOCATED, SEPARATED, make_scene, sphere_body
+from tests.helpers import (  # SENSORS, gnd49, reflector_kernel: also imported from here by test_train_evaluate
+    CO_LOCATED, SENSORS, SEPARATED, T_RIR, gnd49, make_scene, reflector_kernel, sphere_body, write_posekernel_layout,
+)
 
 FS = 96_000.0
 C = 343.2
@@ -25,38 +27,12 @@ K_AZURE = np.array([[914.0, 0, 957.0], [0, 914.0, 547.0], [0, 0, 1]])
 
 
 # -- the PoseKernel dataset layout ---------------------------------------------------------------------
-SENSORS = {"environment1": np.array([[-1.5, 0.2, 1.0], [1.5, 0.3, 1.2], [-1.0, -0.4, 4.5], [1.2, -0.3, 4.8]]),
-           "environment2": np.array([[-2.0, 0.0, 0.5], [2.0, 0.1, 0.6], [-1.8, -0.5, 5.0], [1.9, -0.2, 5.2]])}
 FRAMES = {"environment1": ["0", "2", "10"], "environment2": ["0", "1"]}
-T_RIR = 2400
-
-
-def gnd49(frame: int, env: int) -> np.ndarray:
-    """(49, 3) joints whose every row is distinct: row j = (0.01 j - 0.2, 0.02 j - 0.5, 3 + 0.005 j) + shift."""
-    j = np.arange(49)[:, None]
-    return np.hstack([0.01 * j - 0.2, 0.02 * j - 0.5, 3 + 0.005 * j]) + [0.1 * frame, 0.0, 0.2 * env]
-
-
-def reflector_kernel(sensors: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """(4, T) monostatic echo of a point reflector: amplitude 1 / d^2 at the round trip 2 d / c."""
-    rir = np.zeros((len(sensors), T_RIR))
-    d = np.linalg.norm(sensors - point, axis=1)
-    rir[np.arange(len(sensors)), np.round(2 * d / C * FS).astype(int)] = 1 / d**2
-    return rir
 
 
 @pytest.fixture
 def dataset_root(tmp_path):
-    root = tmp_path / "PoseKernel"
-    for e, env in enumerate(["environment1", "environment2"], start=1):
-        (root / env).mkdir(parents=True)
-        np.save(root / env / "audio_sensor_loc.npy", SENSORS[env])
-        for name in FRAMES[env]:
-            folder = root / env / name
-            folder.mkdir()
-            joints = gnd49(int(name), e)
-            np.save(folder / "gnd.npy", joints)
-            np.save(folder / "rir.npy", reflector_kernel(SENSORS[env], joints[39]))   # reflector at the pelvis
+    root = write_posekernel_layout(tmp_path / "PoseKernel", FRAMES)
     (root / "README.txt").write_text("not an environment")
     return root
 
@@ -95,7 +71,7 @@ def test_every_environment_and_frame_is_read_in_order_with_its_values(dataset_ro
 
 
 def test_detector_noise_is_reproducible_and_detector_like(dataset_root):
-    from pipeline.detector import DetectorConfig
+    from simulator.detector import DetectorConfig
 
     a = PoseKernelDataset(dataset_root, seed=3)[1]
     b = PoseKernelDataset(dataset_root, seed=3)[1]
@@ -234,7 +210,7 @@ def test_a_simulated_capture_written_as_float_wavs_reads_back(tmp_path, colocate
     np.testing.assert_allclose(sample.cam_to_world, calibration.cam_to_world)
     assert (sample.room_id, sample.room_name, sample.activity, sample.height) == (7, "test_room", "standing", 1.7)
     # the reader's kernels are the deconvolution of that frame against the averaged empty room
-    from pipeline.deconvolution import deconvolve
+    from simulator.deconvolution import deconvolve
 
     direct = deconvolve(records[1].recordings, np.mean([r.empty_recordings for r in records], 0),
                         records[1].chirps, calibration.chirp_plan.speaker_bands_hz(), FS)

@@ -10,31 +10,13 @@ import trimesh
 
 from bodies import Subject
 from bodies.model import PosedBody
-from rooms import (
-    BodyRegion, Camera, RoomGeometryError, RoomScene, ShoeboxRoom, air_absorption_db_per_m, colocated_rig,
-    get_material, make_seat, separated_rig,
-)
+from rooms import RoomGeometryError, air_absorption_db_per_m, separated_rig
 from simulator.recording import RoomSimulator, SimulationConfig, SimulationInputError, fold_into_period
 from simulator.scene import band_limited, envelope, subtract_empty_room
 from simulator.signals import ChirpPlan
+from tests.helpers import CO_LOCATED, SEPARATED, make_scene, sphere_body
 
 FS = 96_000.0
-
-
-def make_scene(rig, dimensions=(6.0, 7.0, 3.0), material="painted_plaster", temperature_c=20.0) -> RoomScene:
-    room = ShoeboxRoom(dimensions, get_material(material))
-    seat = make_seat((1.0, 1.0), 0.0)
-    room = room.with_furniture([seat])
-    camera = Camera.look_at((3.0, 0.3, 1.5), (3.0, 4.0, 1.0))
-    region = BodyRegion((1.5, 2.0), (4.5, 5.5))
-    return RoomScene(room, rig, camera, temperature_c, 50.0, region, seat)
-
-
-def sphere_body(centre, radius=0.15, subdivisions=4) -> PosedBody:
-    mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=radius)
-    vertices = np.asarray(mesh.vertices) + centre
-    return PosedBody(vertices=vertices, faces=np.asarray(mesh.faces), joints=np.tile(centre, (15, 1)),
-                     stature_m=1.7, subject=Subject(30, "male", 1.7), activity="standing")
 
 
 def box_body(centre, size) -> PosedBody:
@@ -43,11 +25,6 @@ def box_body(centre, size) -> PosedBody:
     vertices = np.asarray(mesh.vertices) + centre
     return PosedBody(vertices=vertices, faces=np.asarray(mesh.faces), joints=np.tile(centre, (15, 1)),
                      stature_m=1.7, subject=Subject(30, "male", 1.7), activity="standing")
-
-
-CO_LOCATED = colocated_rig([[0.3, 3.5, 1.2], [5.7, 3.5, 1.4], [3.0, 0.3, 1.6], [3.0, 6.7, 1.1]])
-SEPARATED = separated_rig([[0.3, 3.5, 1.2], [5.7, 3.0, 1.4], [2.0, 0.3, 1.6], [4.0, 6.7, 1.1]],
-                          [[0.3, 2.5, 1.5], [5.7, 4.0, 1.0], [4.0, 0.3, 1.3], [2.0, 6.7, 1.7]])
 
 
 def quiet(**overrides) -> SimulationConfig:

@@ -96,3 +96,13 @@ def test_band_window_edges():
     f_hz = np.array([17_000.0, 18_500.0, 19_000.0, 25_000.0, 32_000.0, 32_500.0, 34_000.0])
     gain = band_window(f_hz, (19_000.0, 32_000.0), 1_000.0)
     np.testing.assert_allclose(gain, [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0], atol=1e-12)
+
+
+def test_chirp_plan_round_trips_through_its_dict():
+    from simulator.signals import ChirpPlan
+
+    plan = ChirpPlan(band_hz=(18_000.0, 30_000.0), n_speakers=3, guard_hz=100.0)
+    assert list(plan.to_dict()) == list(ChirpPlan.field_names())
+    assert ChirpPlan.from_dict(plan.to_dict()) == plan
+    with pytest.raises(Exception, match="unknown field"):
+        ChirpPlan.from_dict({"bands": [1, 2]})

@@ -1,10 +1,10 @@
 """A damaged synthetic store is detected, named and repaired, never read as zeros.
 
-One small store (2 rooms x 2 frames, image order 1) is generated in this process (``--workers 0``,
-no Ray); each test damages a copy of it the way a disk or a copy does: a chunk file deleted, a chunk
-file cut short, values that were never written. Then: the readers refuse it with the store, array,
-room and frame named; ``--verify`` lists it (exit 1); ``--repair`` regenerates exactly those rooms and
-the store equals the undamaged one, array for array.
+The session's tiny store (``tiny_store`` in conftest: 2 rooms x 2 frames, image order 1, generated in
+this process without Ray) is only read; each test damages a copy of it the way a disk or a copy does: a
+chunk file deleted, a chunk file cut short, values that were never written. Then: the readers refuse it
+with the store, array, room and frame named; ``--verify`` lists it (exit 1); ``--repair`` regenerates
+exactly those rooms and the store equals the undamaged one, array for array.
 """
 from __future__ import annotations
 
@@ -18,20 +18,12 @@ import zarr
 
 from core.errors import DamagedDataError
 from pipeline.store_dataset import SyntheticStoreDataset
-from pipeline.store_integrity import find_damage
-from simulator.generate import GenerationConfig, generate, open_or_create_store
+from simulator.store_integrity import find_damage
+from simulator.generate import GenerationConfig, open_or_create_store
 from tests.cli_harness import assert_refused, call_main
+from tests.helpers import TINY_STORE_CONFIG
 
-CONFIG = dict(rooms=2, frames_per_room=2, max_order=1, kernel_samples=2400, seed=0)
 FIX_WORDS = ("--verify", "--repair")
-
-
-@pytest.fixture(scope="module")
-def clean_store(tmp_path_factory, anny_model) -> Path:
-    out = tmp_path_factory.mktemp("integrity") / "clean.zarr"
-    summary = generate(GenerationConfig(**CONFIG), str(out), workers=0, progress=False, body_model=anny_model)
-    assert summary["rooms_done"] == 2 and summary["frames"] == 4
-    return out
 
 
 def copy_of(store: Path, tmp_path: Path) -> Path:
@@ -59,7 +51,7 @@ def arrays(store: Path) -> dict[str, np.ndarray]:
 # -- what a version 2 store looks like ------------------------------------------------------------------------
 def test_a_new_store_marks_every_unwritten_place(tmp_path):
     out = tmp_path / "new.zarr"
-    open_or_create_store(str(out), GenerationConfig(**CONFIG))
+    open_or_create_store(str(out), GenerationConfig(**TINY_STORE_CONFIG))
     root = zarr.open_group(out, mode="r")
     assert root.attrs["format_version"] == 2
     for name in root.array_keys():
@@ -76,26 +68,26 @@ def test_a_new_store_marks_every_unwritten_place(tmp_path):
     assert find_damage(root)[1] == []
 
 
-def test_every_chunk_of_a_done_room_is_written_even_when_it_equals_the_fill_value(clean_store):
-    root = zarr.open_group(clean_store, mode="r")
+def test_every_chunk_of_a_done_room_is_written_even_when_it_equals_the_fill_value(tiny_store):
+    root = zarr.open_group(tiny_store, mode="r")
     # the case zarr skips by default: a chunk equal to the fill value (False), e.g. a room of adults
     bool_chunks = {(name, room): not np.asarray(root[name][room * 2:room * 2 + 2] if root[name].shape[0] == 4
                                                 else root[name][room]).any()
                    for name in ("is_minor", "occluded", "room_colocated") for room in range(2)}
-    assert any(bool_chunks.values()), "the test store needs an all-False chunk; change CONFIG's seed"
+    assert any(bool_chunks.values()), "the test store needs an all-False chunk; change TINY_STORE_CONFIG's seed"
     for name in root.array_keys():
         for room in range(2):
-            assert chunk_file(clean_store, name, room).is_file(), (name, room)
+            assert chunk_file(tiny_store, name, room).is_file(), (name, room)
     rooms, damage = find_damage(root)
     assert list(rooms) == [0, 1] and damage == []
-    data = SyntheticStoreDataset(clean_store, split=None)
+    data = SyntheticStoreDataset(tiny_store, split=None)
     np.testing.assert_array_equal(data[3]["joints3d"].numpy(), root["joints3d"][3])
 
 
 # -- detected by the readers ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("array", ["kernels", "joints3d", "is_minor", "split", "room_impulse_responses"])
-def test_a_missing_chunk_is_refused_when_the_store_is_opened(clean_store, tmp_path, array):
-    store = copy_of(clean_store, tmp_path)
+def test_a_missing_chunk_is_refused_when_the_store_is_opened(tiny_store, tmp_path, array):
+    store = copy_of(tiny_store, tmp_path)
     chunk_file(store, array, 1).unlink()
     with pytest.raises(DamagedDataError) as caught:
         SyntheticStoreDataset(store, split=None)
@@ -105,18 +97,18 @@ def test_a_missing_chunk_is_refused_when_the_store_is_opened(clean_store, tmp_pa
     assert "\n" not in message
 
 
-def test_the_network_reader_refuses_a_missing_chunk_too(clean_store, tmp_path):
+def test_the_network_reader_refuses_a_missing_chunk_too(tiny_store, tmp_path):
     from network.config import get_config
     from network.data import SynthFrames
 
-    store = copy_of(clean_store, tmp_path)
+    store = copy_of(tiny_store, tmp_path)
     chunk_file(store, "kernels", 0).unlink()
     with pytest.raises(DamagedDataError, match="array kernels, room 0"):
         SynthFrames(store, get_config("tiny"), split="train")
 
 
-def test_a_chunk_cut_short_is_refused_when_its_frame_is_read(clean_store, tmp_path):
-    store = copy_of(clean_store, tmp_path)
+def test_a_chunk_cut_short_is_refused_when_its_frame_is_read(tiny_store, tmp_path):
+    store = copy_of(tiny_store, tmp_path)
     cut_short(chunk_file(store, "joints3d", 1))
     data = SyntheticStoreDataset(store, split=None)          # nothing is missing: it opens
     assert len(data) == 4
@@ -133,8 +125,8 @@ def test_a_chunk_cut_short_is_refused_when_its_frame_is_read(clean_store, tmp_pa
     assert "\n" not in str(caught.value) and "array joints3d, room 1" in str(caught.value)
 
 
-def test_values_never_written_are_refused_in_a_done_room(clean_store, tmp_path):
-    store = copy_of(clean_store, tmp_path)
+def test_values_never_written_are_refused_in_a_done_room(tiny_store, tmp_path):
+    store = copy_of(tiny_store, tmp_path)
     root = zarr.open_group(store, mode="r+")
     root["kernels"][1] = np.nan        # what a room flagged done too early would hold
     root["room_id"][3] = -1
@@ -145,8 +137,8 @@ def test_values_never_written_are_refused_in_a_done_room(clean_store, tmp_path):
         SyntheticStoreDataset(store, split=None, rooms=[1])
 
 
-def test_a_room_a_killed_run_left_half_written_is_not_damage(clean_store, tmp_path):
-    store = copy_of(clean_store, tmp_path)
+def test_a_room_a_killed_run_left_half_written_is_not_damage(tiny_store, tmp_path):
+    store = copy_of(tiny_store, tmp_path)
     zarr.open_group(store, mode="r+")["room_done"][1] = False    # killed before its done flag
     cut_short(chunk_file(store, "split", 1))                       # killed in the middle of a write
     chunk_file(store, "kernels", 1).unlink()                       # killed before this chunk
@@ -156,12 +148,12 @@ def test_a_room_a_killed_run_left_half_written_is_not_damage(clean_store, tmp_pa
 
 
 # -- --verify and --repair ------------------------------------------------------------------------------------
-def test_verify_lists_the_damage_and_repair_restores_the_store_exactly(clean_store, tmp_path, anny_model,
+def test_verify_lists_the_damage_and_repair_restores_the_store_exactly(tiny_store, tmp_path, anny_model,
                                                                       monkeypatch):
-    import simulator.generate as gen
+    import simulator.generation_run as generation_run
 
-    monkeypatch.setattr(gen, "_BODY_MODEL", anny_model)        # the session's body model, not a second one
-    store = copy_of(clean_store, tmp_path)
+    monkeypatch.setattr(generation_run, "_BODY_MODEL", anny_model)        # the session's body model, not a second one
+    store = copy_of(tiny_store, tmp_path)
     chunk_file(store, "kernels", 0).unlink()
     cut_short(chunk_file(store, "joints3d", 1))
     verified = call_main("simulator.generate", ["--verify", str(store), "--quiet"])
@@ -172,23 +164,23 @@ def test_verify_lists_the_damage_and_repair_restores_the_store_exactly(clean_sto
     repaired = call_main("simulator.generate", ["--repair", str(store), "--workers", "0", "--quiet"])
     assert repaired.code == 0, repaired.stderr
     assert "repaired rooms 0, 1" in repaired.stdout
-    clean, fixed = arrays(clean_store), arrays(store)
+    clean, fixed = arrays(tiny_store), arrays(store)
     assert set(clean) == set(fixed)
     for name in clean:
         np.testing.assert_array_equal(fixed[name], clean[name], err_msg=name)
     assert call_main("simulator.generate", ["--verify", str(store), "--quiet"]).code == 0
 
 
-def test_repair_rewrites_only_the_damaged_rooms(clean_store, tmp_path, anny_model, monkeypatch):
-    import simulator.generate as gen
+def test_repair_rewrites_only_the_damaged_rooms(tiny_store, tmp_path, anny_model, monkeypatch):
+    import simulator.generation_run as generation_run
 
-    monkeypatch.setattr(gen, "_BODY_MODEL", anny_model)
-    store = copy_of(clean_store, tmp_path)
+    monkeypatch.setattr(generation_run, "_BODY_MODEL", anny_model)
+    store = copy_of(tiny_store, tmp_path)
     chunk_file(store, "height", 1).unlink()
     room0 = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file() and "/c/0" in p.as_posix()}
     assert call_main("simulator.generate", ["--repair", str(store), "--workers", "0", "--quiet"]).code == 0
     assert {p: p.stat().st_mtime_ns for p in room0} == room0
-    np.testing.assert_array_equal(arrays(store)["height"], arrays(clean_store)["height"])
+    np.testing.assert_array_equal(arrays(store)["height"], arrays(tiny_store)["height"])
 
 
 # -- version 1 stores stay readable ---------------------------------------------------------------------------
@@ -206,9 +198,9 @@ def as_version_1(store: Path, target: Path) -> Path:
     return target
 
 
-def test_a_version_1_store_is_read_with_the_checks_it_allows(clean_store, tmp_path):
-    old = as_version_1(clean_store, tmp_path / "v1.zarr")
-    new_items = SyntheticStoreDataset(clean_store, split=None)
+def test_a_version_1_store_is_read_with_the_checks_it_allows(tiny_store, tmp_path):
+    old = as_version_1(tiny_store, tmp_path / "v1.zarr")
+    new_items = SyntheticStoreDataset(tiny_store, split=None)
     old_items = SyntheticStoreDataset(old, split=None)
     assert len(old_items) == 4
     for key in ("kernels", "joints3d", "is_minor", "activity"):
@@ -224,21 +216,21 @@ def test_a_version_1_store_is_read_with_the_checks_it_allows(clean_store, tmp_pa
 FAST = ["--config", "tiny", "--batch-size", "4", "--workers", "0", "--no-progress"]
 
 
-def test_train_and_evaluate_refuse_a_damaged_store_with_exit_2(clean_store, tmp_path):
-    missing = copy_of(clean_store, tmp_path)
+def test_train_and_evaluate_refuse_a_damaged_store_with_exit_2(tiny_store, tmp_path):
+    missing = copy_of(tiny_store, tmp_path)
     chunk_file(missing, "kernels", 1).unlink()
     refused = call_main("network.train", ["--pretrain", "synth", "--synth", str(missing), "--epochs", "1",
                                           "--out", str(tmp_path / "run_missing")] + FAST)
     assert_refused(refused, str(missing), "array kernels", "room 1", *FIX_WORDS)
 
     cut = tmp_path / "cut.zarr"
-    shutil.copytree(clean_store, cut)
+    shutil.copytree(tiny_store, cut)
     cut_short(chunk_file(cut, "joints3d", 0))                  # found when the first batch is read
     refused = call_main("network.train", ["--pretrain", "synth", "--synth", str(cut), "--epochs", "1",
                                           "--out", str(tmp_path / "run_cut")] + FAST)
     assert_refused(refused, str(cut), "array joints3d", "room 0", "cannot be decoded", *FIX_WORDS)
 
-    trained = call_main("network.train", ["--pretrain", "synth", "--synth", str(clean_store), "--epochs", "1",
+    trained = call_main("network.train", ["--pretrain", "synth", "--synth", str(tiny_store), "--epochs", "1",
                                           "--out", str(tmp_path / "run")] + FAST)
     assert trained.code == 0, trained.stderr[-2000:]
     checkpoint = tmp_path / "run" / "pretrain" / "best.pt"

@@ -20,7 +20,7 @@ from network import evaluate as ev
 from network import train as tr
 from network.config import get_config
 from network.data import DataError, RealFrames, SynthFrames, collate, real_dataset, synthetic_frame
-from tests.test_real_captures import SENSORS, gnd49, reflector_kernel
+from tests.helpers import gnd49
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = get_config("tiny")
@@ -29,30 +29,9 @@ FAST = ["--config", "tiny", "--batch-size", "4", "--workers", "0", "--no-progres
 
 # -- fixtures ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from simulator.generate import GenerationConfig, generate
-
-    out = tmp_path_factory.mktemp("store") / "synth.zarr"
-    generate(GenerationConfig(rooms=2, frames_per_room=2, max_order=2, kernel_samples=2400), str(out), workers=1,
-             progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def posekernel_root(tmp_path_factory):
-    """PoseKernel layout (as tests/test_real_captures.py writes it): 3 environments of 2-3 frames."""
-    root = tmp_path_factory.mktemp("real") / "PoseKernel"
-    sensors = dict(SENSORS, environment3=SENSORS["environment1"] + [0.1, 0.0, 0.2])
-    for e, env in enumerate(["environment1", "environment2", "environment3"], start=1):
-        (root / env).mkdir(parents=True)
-        np.save(root / env / "audio_sensor_loc.npy", sensors[env])
-        for name in range(3 if e == 1 else 2):
-            folder = root / env / str(name)
-            folder.mkdir()
-            joints = gnd49(name, e)
-            np.save(folder / "gnd.npy", joints)
-            np.save(folder / "rir.npy", reflector_kernel(sensors[env], joints[39]))
-    return root
+def store(tiny_store):
+    """The session's tiny store (tests/conftest.py): 2 rooms x 2 frames; only read here."""
+    return tiny_store
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +244,7 @@ def test_resume_continues_from_the_saved_epoch(pretrained, store, tmp_path, caps
 
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_the_log_row(pretrained, store, tmp_path,
                                                                            monkeypatch, capsys):
-    from tests.test_checkpoints import full_disk_for
+    from tests.checkpoint_files import full_disk_for
 
     out = tmp_path / "run"
     shutil.copytree(pretrained, out)

@@ -1,0 +1,220 @@
+"""A model of an off-the-shelf 2D pose detector (OpenPose-like), for synthetic and dataset frames.
+
+The paper feeds its network OpenPose detections. Synthetic frames and the PoseKernel dataset (which
+ships no images) get detections by projecting the true 3D joints and corrupting them the way a
+detector does:
+
+* pixel noise: isotropic Gaussian, per axis std
+      sigma_px = noise_px_at_input / image_scale * max(min_noise_factor, 1 + noise_growth_per_m * (z - reference_depth_m))
+  where image_scale = min(1, detector_input_height_px / image height): a detector runs at a fixed
+  input height (OpenPose: 368 px) and errs by about the same number of *its* pixels, so the error
+  in image pixels grows as the image is shrunk more to fit it (inversely with that scale), and it
+  grows with the joint's depth z (a farther person has fewer pixels per limb);
+* occluded joints (hidden by another body part, see :func:`occluded_joints`): noise multiplied by
+  ``occluded_noise_factor``, lower confidence, missed with probability ``occluded_miss_prob``;
+* any joint missed with probability ``miss_prob``;
+* a left/right limb pair (:data:`bodies.joints.LEFT_RIGHT_PAIRS`) swapped with probability
+  ``swap_prob`` per pair and frame (the detector labels the left wrist as the right one);
+* confidence: Gaussian around ``confidence_mean`` (``occluded_confidence_mean`` for occluded
+  joints), minus ``confidence_drop_per_sigma`` per unit of the realised error in units of the
+  visible-joint sigma, clipped to [``min_confidence``, 1].
+
+Output rows follow :data:`bodies.joints.JOINT_NAMES`: (u, v, confidence) in pixels. Missed joints
+and joints behind the camera are (0, 0, 0) as OpenPose writes them; keypoints that land outside
+the image keep their (u, v) and get confidence 0.
+"""
+from __future__ import annotations
+
+from core.errors import InputError
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from bodies.joints import JOINT_INDEX, JOINT_NAMES, LEFT_RIGHT_PAIRS
+
+NUM_JOINTS = len(JOINT_NAMES)
+SWAP_INDEX_PAIRS = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in LEFT_RIGHT_PAIRS])
+
+
+class DetectorInputError(InputError):
+    """The detector model was given an invalid configuration or input."""
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Error model of the 2D detector (see module docstring for the formulas).
+
+    Attributes:
+        noise_px_at_input: per-axis pixel std, in detector-input pixels, at ``reference_depth_m``.
+        detector_input_height_px: the height images are resized to before detection.
+        reference_depth_m: depth at which the noise equals ``noise_px_at_input``.
+        noise_growth_per_m: relative growth of the std per metre of depth beyond the reference.
+        min_noise_factor: floor of the depth factor (near joints).
+        occluded_noise_factor: std multiplier for occluded joints.
+        miss_prob: probability that any joint is not detected.
+        occluded_miss_prob: probability that an occluded joint is not detected.
+        swap_prob: probability, per left/right limb pair and frame, that the pair is swapped.
+        confidence_mean, confidence_std: confidence of a visible joint before the error penalty.
+        occluded_confidence_mean: the same for an occluded joint.
+        confidence_drop_per_sigma: confidence lost per sigma of realised pixel error.
+        min_confidence: floor of the confidence of a detected joint.
+    """
+
+    noise_px_at_input: float = 1.5
+    detector_input_height_px: int = 368
+    reference_depth_m: float = 3.0
+    noise_growth_per_m: float = 0.15
+    min_noise_factor: float = 0.5
+    occluded_noise_factor: float = 2.5
+    miss_prob: float = 0.02
+    occluded_miss_prob: float = 0.3
+    swap_prob: float = 0.02
+    confidence_mean: float = 0.8
+    confidence_std: float = 0.08
+    occluded_confidence_mean: float = 0.4
+    confidence_drop_per_sigma: float = 0.05
+    min_confidence: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("miss_prob", "occluded_miss_prob", "swap_prob", "confidence_mean",
+                     "occluded_confidence_mean", "min_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise DetectorInputError(f"DetectorConfig.{name}={value} must be a probability in [0, 1]")
+        for name in ("noise_px_at_input", "noise_growth_per_m", "min_noise_factor", "occluded_noise_factor",
+                     "confidence_std", "confidence_drop_per_sigma"):
+            if not getattr(self, name) >= 0:
+                raise DetectorInputError(f"DetectorConfig.{name}={getattr(self, name)} must be >= 0")
+        if self.detector_input_height_px <= 0 or self.reference_depth_m <= 0:
+            raise DetectorInputError(
+                "DetectorConfig.detector_input_height_px and reference_depth_m must be positive "
+                f"(got {self.detector_input_height_px}, {self.reference_depth_m})"
+            )
+
+    def noise_sigma_px(self, depth_m, image_height_px: float) -> np.ndarray:
+        """Per-axis pixel std of a visible joint at ``depth_m`` (...,) in an image ``image_height_px`` high."""
+        image_scale = min(1.0, self.detector_input_height_px / float(image_height_px))
+        depth_factor = np.maximum(self.min_noise_factor,
+                                  1.0 + self.noise_growth_per_m * (np.asarray(depth_m, float) - self.reference_depth_m))
+        return self.noise_px_at_input / image_scale * depth_factor
+
+
+class DetectorModel:
+    """Turns true camera-frame joints into detector-like 2D keypoints.
+
+    Example::
+
+        detector = DetectorModel(DetectorConfig())
+        keypoints = detector.detect(joints_camera_m, camera.intrinsics, camera.image_size_px, rng)
+    """
+
+    def __init__(self, config: DetectorConfig | None = None):
+        self.config = config or DetectorConfig()
+
+    def detect(self, joints_camera_m, intrinsics, image_size_px, rng: np.random.Generator,
+               occluded=None) -> np.ndarray:
+        """Detections of one person.
+
+        Args:
+            joints_camera_m: (15, 3) true joints, camera frame (OpenCV), metres.
+            intrinsics: (3, 3) camera matrix, pixels.
+            image_size_px: (width, height).
+            rng: the only source of randomness (same state, same output).
+            occluded: optional (15,) bool, True for joints hidden by the body.
+        Returns:
+            (15, 3) (u, v, confidence), :data:`bodies.joints.JOINT_NAMES` order.
+        """
+        cfg = self.config
+        joints = np.asarray(joints_camera_m, dtype=float)
+        if joints.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(joints)):
+            raise DetectorInputError(f"joints_camera_m must be finite with shape ({NUM_JOINTS}, 3), got {joints.shape}")
+        k = np.asarray(intrinsics, dtype=float)
+        if k.shape != (3, 3) or not np.allclose(k[2], [0, 0, 1]) or k[0, 0] <= 0 or k[1, 1] <= 0:
+            raise DetectorInputError("intrinsics must be a 3x3 camera matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]]")
+        width, height = (float(v) for v in image_size_px)
+        if width <= 0 or height <= 0:
+            raise DetectorInputError(f"image_size_px={image_size_px!r} must be (width, height) in pixels")
+        occluded = np.zeros(NUM_JOINTS, bool) if occluded is None else np.asarray(occluded, bool).reshape(-1)
+        if occluded.shape != (NUM_JOINTS,):
+            raise DetectorInputError(f"occluded must be a ({NUM_JOINTS},) bool array, got {occluded.shape}")
+
+        # Every random draw has a fixed shape, so the stream does not depend on the data.
+        unit_noise = rng.standard_normal((NUM_JOINTS, 2))
+        confidence_noise = rng.standard_normal(NUM_JOINTS)
+        miss_draw = rng.random(NUM_JOINTS)
+        occluded_miss_draw = rng.random(NUM_JOINTS)
+        swap_draw = rng.random(len(SWAP_INDEX_PAIRS))
+
+        depth = joints[:, 2]
+        in_front = depth > 1e-3
+        safe_depth = np.where(in_front, depth, 1.0)
+        projected = (joints @ k.T)[:, :2] / safe_depth[:, None]
+
+        sigma = cfg.noise_sigma_px(safe_depth, height)
+        sigma = np.where(occluded, sigma * cfg.occluded_noise_factor, sigma)
+        error = unit_noise * sigma[:, None]
+        uv = projected + error
+
+        error_in_sigmas = np.linalg.norm(error, axis=1) / np.maximum(cfg.noise_sigma_px(safe_depth, height), 1e-9)
+        mean = np.where(occluded, cfg.occluded_confidence_mean, cfg.confidence_mean)
+        confidence = mean + cfg.confidence_std * confidence_noise - cfg.confidence_drop_per_sigma * error_in_sigmas
+        confidence = np.clip(confidence, cfg.min_confidence, 1.0)
+
+        keypoints = np.concatenate([uv, confidence[:, None]], axis=1)
+        missed = (miss_draw < cfg.miss_prob) | (occluded & (occluded_miss_draw < cfg.occluded_miss_prob)) | ~in_front
+        keypoints[missed] = 0.0
+
+        for (a, b), draw in zip(SWAP_INDEX_PAIRS, swap_draw):
+            if draw < cfg.swap_prob:
+                keypoints[[a, b]] = keypoints[[b, a]]
+
+        outside = (keypoints[:, 0] < -0.5) | (keypoints[:, 0] > width - 0.5) | \
+                  (keypoints[:, 1] < -0.5) | (keypoints[:, 1] > height - 0.5)
+        keypoints[outside & ~missed, 2] = 0.0
+        return keypoints
+
+
+# How far in front of each joint the surface of its own body part may lie before the joint counts
+# as hidden (metres). A joint sits inside its limb: ~0.03-0.07 m deep in a limb, up to ~0.12 m for
+# a hip seen from the front and ~0.21 m for the pelvis (the torso's centre) seen from the side,
+# measured on Anny bodies; beyond that, another body part is in front.
+JOINT_THICKNESS_M: dict[str, float] = {name: 0.12 for name in JOINT_NAMES} | {
+    "pelvis": 0.25, "r_hip": 0.16, "l_hip": 0.16, "head": 0.14,
+}
+
+
+def occluded_joints(vertices_camera_m, faces, joints_camera_m, thickness_m=None) -> np.ndarray:
+    """Which joints another body part hides from the camera.
+
+    A ray goes from the camera centre (the origin) to each joint. A joint lies inside its own
+    body part, so the ray always enters the body a little before it; the joint counts as occluded
+    when the first surface hit lies more than that part's thickness in front of the joint.
+
+    Args:
+        vertices_camera_m: (V, 3) body mesh, camera frame.
+        faces: (F, 3) triangle indices.
+        joints_camera_m: (15, 3) joints, camera frame.
+        thickness_m: a float for all joints, a (15,) array, or None for :data:`JOINT_THICKNESS_M`.
+    Returns:
+        (15,) bool, True = occluded.
+    """
+    vertices = np.asarray(vertices_camera_m, dtype=float)
+    faces = np.asarray(faces)
+    joints = np.asarray(joints_camera_m, dtype=float)
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise DetectorInputError(f"vertices (V, 3) and faces (F, 3) expected, got {vertices.shape} and {faces.shape}")
+    if joints.shape != (NUM_JOINTS, 3):
+        raise DetectorInputError(f"joints_camera_m must have shape ({NUM_JOINTS}, 3), got {joints.shape}")
+    if thickness_m is None:
+        thickness_m = np.array([JOINT_THICKNESS_M[name] for name in JOINT_NAMES])
+    thickness_m = np.broadcast_to(np.asarray(thickness_m, dtype=float), (NUM_JOINTS,))
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    distance_to_joint = np.linalg.norm(joints, axis=1)
+    directions = joints / np.maximum(distance_to_joint, 1e-12)[:, None]
+    origins = np.zeros_like(directions)
+    locations, ray_index, _ = mesh.ray.intersects_location(origins, directions, multiple_hits=False)
+    first_hit = np.full(NUM_JOINTS, np.inf)
+    if len(ray_index):
+        np.minimum.at(first_hit, ray_index, np.linalg.norm(locations, axis=1))
+    return first_hit < distance_to_joint - thickness_m

@@ -1,0 +1,121 @@
+"""One room of a synthetic store: its scene drawn, its frames recorded, deconvolved and detected, its chunks written.
+
+Room r draws everything from ``numpy.random.default_rng([seed, r])``, so a room's arrays depend on
+the generator configuration and r only: any worker, any order, the same arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bodies import ACTIVITIES
+from simulator.generation_config import GenerationConfig, room_split
+
+__all__ = ["RoomGenerator", "write_room"]
+
+
+class RoomGenerator:
+    """Simulates whole rooms; holds the body model (built once per process)."""
+
+    def __init__(self, config: GenerationConfig, body_model=None):
+        import torch
+
+        from bodies import PoseSampler, load_body_model
+
+        torch.set_num_threads(1)  # one room per core, and bit-identical results
+        self.config = config
+        self.sampler = PoseSampler(body_model or load_body_model("anny"))
+
+    def simulate(self, room: int) -> dict:
+        """All arrays of one room: {'frames': {name: (frames_per_room, ...)}, 'room': {name: value}}."""
+        from bodies import SubjectSampler
+        from rooms import RoomSampler
+        from simulator.detector import DetectorModel
+        from simulator.recording import RoomSimulator
+
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, room])
+        room_scene = RoomSampler(cfg.room_sampler_config()).sample(rng)
+        sim_config = cfg.simulation_config()
+        subjects = [SubjectSampler(cfg.subject_sampler_config()).sample(rng) for _ in range(cfg.subjects_per_room)]
+        simulator = RoomSimulator(room_scene, sim_config)  # the room's response, once
+        detector = DetectorModel()
+        S, M = len(room_scene.rig.speaker_positions_m), len(room_scene.rig.microphone_positions_m)
+        pair_index = np.array([(s, m) for s in range(S) for m in range(M)], dtype=np.int16)
+        frames: dict[str, list] = {}
+        for k in range(cfg.frames_per_room):
+            values = self._frame(rng, room, room_scene, simulator, detector, subjects[k % len(subjects)], pair_index)
+            for name, value in values.items():
+                frames.setdefault(name, []).append(np.asarray(value))
+        room_ir = simulator.room_impulse_responses
+        room_scale = float(np.abs(room_ir).max()) or 1.0
+        room_values = {
+            "room_impulse_responses": room_ir / room_scale,
+            "room_impulse_scale": room_scale,
+            "room_dimensions_m": room_scene.room.bounds_m[1] - room_scene.room.bounds_m[0],
+            "room_temperature_c": room_scene.temperature_c,
+            "room_relative_humidity_pct": room_scene.relative_humidity_pct,
+            "room_colocated": bool(room_scene.rig.colocated),
+            "room_split": room_split(cfg, room),
+        }
+        return {"frames": {name: np.stack(values) for name, values in frames.items()}, "room": room_values}
+
+    def _frame(self, rng, room: int, room_scene, simulator, detector, subject, pair_index) -> dict:
+        """One frame's values (the store's per-frame arrays, in the order they are drawn)."""
+        from rooms import RoomInputError
+        from simulator.deconvolution import deconvolve, normalize_kernels
+        from simulator.detector import occluded_joints
+        from simulator.scene import compose_scene
+
+        cfg = self.config
+        camera = room_scene.camera
+        activity = cfg.activities[rng.integers(len(cfg.activities))]
+        try:
+            scene = compose_scene(rng, room_scene, self.sampler, activity=activity, subject=subject)
+        except RoomInputError:  # no pose of this activity fits this room (a wide reach, a tiny seat)
+            scene = compose_scene(rng, room_scene, self.sampler, activity="standing", subject=subject)
+        # sitting rebuilds the seat to the body's height: the body is checked against that room
+        recording = simulator.record(scene.body, rng, room_scene=scene.room_scene)
+        bands = cfg.simulation_config().chirp_plan.speaker_bands_hz()
+        kernels = deconvolve(recording.recordings, recording.empty_recordings, recording.chirps, bands,
+                             recording.sample_rate_hz, kernel_samples=cfg.kernel_samples)
+        kernels = kernels.reshape(len(pair_index), cfg.kernel_samples)
+        normalized, scale = normalize_kernels(kernels)
+        body = scene.body
+        to_cam = camera.world_to_camera
+        joints_cam = to_cam(body.joints)
+        occluded = occluded_joints(to_cam(body.vertices.astype(float)), body.faces, joints_cam)
+        keypoints = detector.detect(joints_cam, camera.intrinsics, camera.image_size_px, rng, occluded)
+        values = {
+            "kernels": normalized, "kernel_scale": scale, "pair_index": pair_index,
+            "speaker_pos": to_cam(recording.speaker_positions_m), "mic_pos": to_cam(recording.microphone_positions_m),
+            "joints3d": joints_cam, "keypoints2d": keypoints, "intrinsics": camera.intrinsics,
+            "cam_to_world": camera.cam_to_world, "room_id": room, "split": room_split(cfg, room),
+            "height": body.stature_m, "is_minor": body.is_minor, "activity": ACTIVITIES.index(body.activity),
+            "age_years": body.subject.age_years, "speed_of_sound": recording.speed_of_sound_m_s, "occluded": occluded,
+        }
+        if cfg.keep_recordings:
+            values["recordings"] = recording.recordings
+            values["empty_recordings"] = recording.empty_recordings
+            values["pose_kernels_true"] = recording.pose_kernels.reshape(len(pair_index), -1)[:, :cfg.kernel_samples]
+        return values
+
+
+def write_room(root, config: GenerationConfig, room: int, result: dict) -> None:
+    """Write one room's chunks, then its done flag (last: readers trust only flagged rooms).
+
+    Every chunk is written even when it equals the fill value (an all-False ``is_minor`` chunk),
+    so that a missing chunk of a done room always means damage (``simulator.store_integrity``).
+    """
+    lo = room * config.frames_per_room
+    hi = lo + config.frames_per_room
+
+    def array(name):
+        return root[name].with_config({"write_empty_chunks": True})
+
+    for name, values in result["frames"].items():
+        target = array(name)
+        target[lo:hi] = values.astype(target.dtype)
+    for name, value in result["room"].items():
+        target = array(name)
+        target[room] = np.asarray(value).astype(target.dtype)
+    array("room_done")[room] = True
