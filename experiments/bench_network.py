@@ -1,14 +1,16 @@
-"""Time PoseKernelLifter (forward, and a training step) on this machine.
+"""Time both lifting networks (forward, and a training step) on this machine.
 
     python -m experiments.bench_network [--skip-full] [--pairs 4] [--repeats 2] [--json out.json]
     python -m experiments.bench_network --device cuda [--batch 8]     # a GPU: bf16 autocast
 
-Cases: the "tiny" and "small" presets as they are, and the paper's network (6 stages, 32 channels,
+Cases: the coarse-to-fine presets ("c2f_small", "c2f"), the "tiny" and "small" presets as they are, and
+the paper's network (6 stages, 32 channels,
 16 audio channels) on grids of growing resolution over the same ~3.5 x 3.5 x 2.5 m box, up to the
 paper's 70 x 70 x 50 (forward only; ``--skip-full`` leaves it out). Every forward includes the
 encodings (envelopes, spatial and visual encoding), as in training. Inference: batch 1 on CPU
 (``--batch`` on a GPU), no_grad. Training step: forward + L2 loss + backward + SGD step, batch 2 on
-CPU (``--batch`` on a GPU). Inputs come from :func:`network.model.synthetic_batch` (co-located pairs).
+CPU (``--batch`` on a GPU), with each architecture's own loss (:func:`network.lifters.training_loss`).
+Inputs come from :func:`network.model.synthetic_batch` (co-located pairs).
 Prints frames/s per case and the largest grid that reaches 10 frames/s inference.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from experiments.bench_encodings import machine_name
 from experiments.reporting import report
 from network.config import NetworkConfig, get_config
-from network.heatmaps import gaussian_targets, heatmap_loss
+from network.lifters import build_lifter, training_loss
 from network.model import PoseKernelLifter, count_parameters, synthetic_batch
 
 INTERMEDIATE_GRIDS = ((16, 16, 12), (20, 20, 14), (24, 24, 16), (32, 32, 24), (40, 40, 30), (48, 48, 32))
@@ -57,7 +59,7 @@ def best_time_s(fn, repeats: int, device) -> float:
 def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, train_batch: int | None,
                repeats: int, amp: bool, channels_last: bool = False, compile_model: bool = False) -> dict:
     torch.manual_seed(0)
-    model = PoseKernelLifter(config).to(device)
+    model = build_lifter(config).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     if compile_model:
@@ -68,24 +70,23 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
 
     def infer():
         with torch.no_grad(), autocast:
-            return model(batch)[-1]
+            return model(batch)
 
     forward_s = best_time_s(infer, repeats, device)
-    result = {"config": config.name, "channels_last": channels_last, "compiled": compile_model,
+    result = {"config": config.name, "arch": config.arch, "channels_last": channels_last, "compiled": compile_model,
               "grid": list(config.grid_shape), "voxel_m": config.voxel_size_m,
               "stages": config.stages, "channels": config.channels, "parameters": count_parameters(model),
               "pairs": pairs, "infer_batch": infer_batch, "forward_s": forward_s,
               "infer_fps": infer_batch / forward_s}
     if train_batch:
         tbatch, joints = synthetic_batch(config, train_batch, pairs, seed=1, device=device)
-        targets = gaussian_targets(joints, tbatch["grid_to_camera"], config.grid_shape, config.voxel_size_m,
-                                   config.target_sigma_voxels)
+        tbatch["joints3d"] = joints
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         model.train()
 
         def step():
             with autocast:
-                loss = heatmap_loss(model(tbatch), targets)
+                loss = training_loss(config, model(tbatch), tbatch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -98,7 +99,7 @@ def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, trai
             result["train_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
     variant = ("+channels_last" if channels_last else "") + ("+compile" if compile_model else "")
     line = (f"{config.name + variant:>18} {'x'.join(map(str, config.grid_shape)):>9} @{config.voxel_size_m:.3f} m "
-            f"{config.stages}st/{config.channels}ch: forward b{infer_batch} {forward_s * 1e3:8.1f} ms "
+            f"{'c2f' if config.arch == 'coarse_fine' else f'{config.stages}st'}/{config.channels}ch: forward b{infer_batch} {forward_s * 1e3:8.1f} ms "
             f"= {result['infer_fps']:7.2f} frames/s")
     if train_batch:
         line += f" | train step b{train_batch} {result['train_step_s'] * 1e3:8.1f} ms = {result['train_samples_per_s']:6.2f} samples/s"
@@ -184,7 +185,8 @@ def main(argv=None) -> dict:
 
     if args.only_full and args.skip_full:
         parser.error("--only-full and --skip-full exclude each other")
-    cases = [] if args.only_full else [get_config("tiny"), get_config("small")] + [paper_net_on(s) for s in INTERMEDIATE_GRIDS]
+    cases = [] if args.only_full else ([get_config("c2f_small"), get_config("c2f"), get_config("tiny"), get_config("small")]
+                                       + [paper_net_on(s) for s in INTERMEDIATE_GRIDS])
     results = [bench_case(c, device, args.pairs, infer_batch, train_batch, args.repeats, gpu) for c in cases]
     if not args.skip_full:
         full_train = train_batch if (gpu or args.full_train) else None

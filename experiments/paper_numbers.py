@@ -57,4 +57,5 @@ PAPER_SOURCE = "paper, measured on the real PoseKernel dataset"
 OUR_SOURCE = "this project, synthetic data"
 # This project's method -> the paper's row it stands for (None: no counterpart in the paper).
 PAPER_ANALOGUE = {"ours": "Ours", "vision_half_pairs": "Vis.+Audio×2", "audio_only": "Audio×4",
-                  "vision_avg_height": "Vis.:LfD / Vis.:Frank (scaled to 1.7 m)", "colocated_only": None}
+                  "vision_avg_height": "Vis.:LfD / Vis.:Frank (scaled to 1.7 m)", "colocated_only": None,
+                  "vision_mean_stature": None, "vision_learned": None, "geometric": None}

@@ -12,15 +12,24 @@ import numpy as np
 
 from experiments.claims import CLAIM_TITLES, CLAIMS, UNDETERMINED, finite
 from experiments.paper_numbers import GROUPS, OUR_SOURCE, PAPER_ANALOGUE, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, PCK_T
+from network.bootstrap import Interval
 from network.inference import METHOD_LABELS
 
 __all__ = ["METHOD_ORDER", "format_claims", "format_paper_tables", "jsonable", "machine", "plot_mpjpe_by_height"]
 
-METHOD_ORDER = ("vision_avg_height", "audio_only", "vision_half_pairs", "colocated_only", "ours")
+METHOD_ORDER = ("vision_avg_height", "vision_mean_stature", "vision_learned", "geometric", "audio_only",
+                "vision_half_pairs", "colocated_only", "ours")
 
 
 def _fmt(v, digits) -> str:
+    """A number, or an :class:`Interval` as "estimate [low, high]" (one digit fewer inside the brackets' cells)."""
+    if isinstance(v, Interval):
+        return "–" if not finite(v.estimate) else v.format(digits)
     return "–" if not finite(v) else f"{v:.{digits}f}"
+
+
+def _cells(result: dict) -> dict:
+    return result.get("intervals") or result
 
 
 def format_paper_tables(results: dict, frames_note: str = "", banner: str = "") -> str:
@@ -39,8 +48,8 @@ def format_paper_tables(results: dict, frames_note: str = "", banner: str = "") 
     for name, row in PAPER_TABLE1.items():
         lines.append(f"| {name} | {PAPER_SOURCE} | " + " | ".join(row.split(" | ")) + " |")
     for method in [m for m in METHOD_ORDER if m in results]:
-        r = results[method]["mpjpe_cm"]
-        cells = [f"{_fmt(r['minor'][g], 2)} / {_fmt(r['adult'][g], 2)}" for g in GROUPS]
+        r = _cells(results[method])["mpjpe_cm"]
+        cells = [f"{_fmt(r['minor'][g], 1)} / {_fmt(r['adult'][g], 1)}" for g in GROUPS]
         label = METHOD_LABELS.get(method, method)
         analogue = PAPER_ANALOGUE.get(method)
         label += f" (≈ {analogue})" if analogue else " (no paper counterpart)"
@@ -51,9 +60,19 @@ def format_paper_tables(results: dict, frames_note: str = "", banner: str = "") 
         for name, row in PAPER_TABLE2[t].items():
             lines.append(f"| {name} | {PAPER_SOURCE} | {t} cm | " + " | ".join(row.split(" | ")) + " |")
         for method in [m for m in METHOD_ORDER if m in results]:
-            pck = results[method]["pck"]
-            cells = [f"{_fmt(pck['minor'][t][g], 3)} / {_fmt(pck['adult'][t][g], 3)}" for g in GROUPS]
+            pck = _cells(results[method])["pck"]
+            cells = [f"{_fmt(pck['minor'][t][g], 2)} / {_fmt(pck['adult'][t][g], 2)}" for g in GROUPS]
             lines.append(f"| {METHOD_LABELS.get(method, method)} | {OUR_SOURCE} | {t} cm | " + " | ".join(cells) + " |")
+    quantiles = [m for m in METHOD_ORDER if m in results and "median_cm" in _cells(results[m])]
+    if quantiles:
+        lines += ["", "## Table 3. Median and 90th percentile of the joint errors (cm), minors / adults "
+                  f"({OUR_SOURCE}; the paper gives neither)", "", "| Method | statistic " + head,
+                  "| --- | --- " + "| --- " * len(GROUPS) + "|"]
+        for key, name in (("median_cm", "median"), ("p90_cm", "90th percentile")):
+            for method in quantiles:
+                r = _cells(results[method])[key]
+                cells = [f"{_fmt(r['minor'][g], 1)} / {_fmt(r['adult'][g], 1)}" for g in GROUPS]
+                lines.append(f"| {METHOD_LABELS.get(method, method)} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -62,7 +81,9 @@ def format_claims(claims: dict, banner: str = "") -> str:
     lines = ["# The paper's claims, tested on synthetic data", ""]
     if banner:
         lines += [banner, ""]
-    lines += ["Verdicts: holds / does not hold / undetermined (not enough frames to decide).", ""]
+    lines += ["Verdicts come from 95 % room-bootstrap intervals of each comparison: holds (the interval excludes the "
+              "opposite), does not hold (the interval lies wholly on the opposite side), undecided (the interval "
+              "straddles the threshold, or too few rooms for an interval).", ""]
     for key in CLAIMS:
         c = claims.get(key, {"verdict": UNDETERMINED, "evidence": "not run"})
         lines += [f"## {CLAIM_TITLES[key]}", "", f"**Verdict: {c['verdict']}.** {c['evidence']}", ""]
@@ -108,7 +129,9 @@ def plot_mpjpe_by_height(path, heights_m, errors: dict, bin_m: float = 0.1) -> N
 
 
 def jsonable(v):
-    """``v`` with numpy scalars as Python numbers and NaN/inf as None (JSON has neither)."""
+    """``v`` with numpy scalars as Python numbers, intervals as dicts and NaN/inf as None (JSON has neither)."""
+    if isinstance(v, Interval):
+        return jsonable(v.to_dict())
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

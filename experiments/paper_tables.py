@@ -10,13 +10,16 @@ Steps (each timed and recorded in ``<out>/run.json``):
    test rooms are unseen), a generalisation pair (family A: 'co-located' rigs in 5-7 m rooms, trained on;
    family B: 'separated' rigs in 7-10 m rooms, another seed hence other rooms and materials, test only) and four
    shadow stores (floors 3-4.5 m and 5-8 m, body shadowing on and off, the same seed so the same rooms and poses).
-2. Train (``network.train.main``) ours (vision + every pair), audio only (``--no-vision``), and ours on family A.
-3. Evaluate on the same test frames: ours, ours with half the pairs, ours with co-located pairs only, audio only
-   and the vision-only average-height baseline (no training); ``network.evaluate.main`` writes its own
-   ``evaluate/`` folder (metrics.json, tables.md, skeletons.png) as a cross-check of the per-frame path used here.
+2. Train (``network.train.main``) ours (vision + every pair), audio only (``--no-vision``), vision only
+   (``--no-audio``) and ours on family A.
+3. Evaluate on the same test frames (:data:`MAIN_METHODS`): ours, the learned vision-only network, the
+   no-learning geometric baseline, the population-mean-stature and 1.7 m priors, audio only, ours with half the
+   pairs and ours with co-located pairs only; ``network.evaluate.main`` writes its own ``evaluate/`` folder
+   (ours and the 1.7 m prior only: a cross-check of the per-frame path used here, not a second full run).
 4. Write ``tables.md`` (Tables 1 and 2: the paper's numbers, measured on the real PoseKernel dataset, beside this
-   project's, measured on synthetic data), ``mpjpe_by_height.png``, ``claims.md`` (six claims, each "holds",
-   "does not hold" or "undetermined" with its figures), ``metrics.json`` and ``run.json``.
+   project's, measured on synthetic data, every cell of ours with its 95 % room-bootstrap interval; Table 3:
+   medians and 90th percentiles), ``mpjpe_by_height.png``, ``claims.md`` (six claims, each "holds", "does not
+   hold" or "undecided" from the interval of its comparison), ``metrics.json`` and ``run.json``.
 
 Claims (the pure rules of :mod:`experiments.claims`, unit-tested):
 (1) ours far better than the vision-only 1.7 m average-height prior; (2) the vision-only error grows as stature
@@ -27,6 +30,9 @@ co-located only); (5) generalisation to unseen rooms, rigs and materials (train 
 Scales (:data:`SCALES`): ``tiny`` is a smoke run for the test suite (numbers meaningless); ``small`` is sized
 for this CPU, see :data:`SMALL_ESTIMATE`; ``full`` is the paper's 500 rooms x 20 frames with the paper network.
 ``--workers 0`` generates in this process without Ray (one core, no Ray start-up: faster for tiny stores).
+``small`` and ``full`` test on at least 25 unseen rooms (``Scale.min_test_rooms``; the seed is chosen so the
+random per-room split gives that many), enough for room-bootstrap intervals (``network.bootstrap.MIN_ROOMS``);
+``tiny`` has too few rooms and reports without intervals, saying so.
 
 This module is the driver: the paper's numbers are in :mod:`experiments.paper_numbers`, the claim rules in
 :mod:`experiments.claims`, the tables and plot in :mod:`experiments.paper_report`; generation is
@@ -107,6 +113,10 @@ class Scale:
     seed: int = 0
     minor_fraction: float = 0.4
     notes: str = ""
+    min_test_rooms: int = 1          # the main store's seed is chosen so its test split has at least this many rooms
+    min_train_rooms: int = 1
+    gen_min_test_rooms: int = 1      # family A's test rooms (claim 5's "seen family")
+    aux_epochs: int | None = None    # epochs of the audio-only and vision-only models (default: epochs)
 
 
 SCALES = {
@@ -114,28 +124,40 @@ SCALES = {
                   split=(0.5, 0.25, 0.25), gen_train_rooms=2, gen_test_rooms=1, gen_frames_per_room=2,
                   shadow_rooms=1, shadow_frames_per_room=2, batch_size=4, minor_fraction=0.5,
                   notes="smoke run for the test suite: a few frames and one epoch; the numbers are meaningless"),
-    "small": Scale("small", rooms=40, frames_per_room=10, config="small", epochs=6, max_order=6, kernel_samples=4800,
-                   split=(0.7, 0.1, 0.2), gen_train_rooms=12, gen_test_rooms=4, gen_frames_per_room=6,
-                   shadow_rooms=4, shadow_frames_per_room=5, batch_size=8,
-                   notes="sized for the project's 2-core CPU (< 1 h, see SMALL_ESTIMATE); a coarse 11 cm grid and "
-                         "a few epochs: trends only, far from the paper's accuracy"),
+    "small": Scale("small", rooms=40, frames_per_room=20, config="small", epochs=6, max_order=6, kernel_samples=4800,
+                   split=(0.3, 0.05, 0.65), gen_train_rooms=14, gen_test_rooms=5, gen_frames_per_room=6,
+                   shadow_rooms=5, shadow_frames_per_room=4, batch_size=8, min_test_rooms=25, min_train_rooms=10,
+                   gen_min_test_rooms=5, aux_epochs=3,
+                   notes="sized for the project's 2-core CPU (< 1 h, see SMALL_ESTIMATE): >= 25 unseen test rooms x "
+                         "20 frames, so training is shrunk to ~12 rooms; a coarse 11 cm grid and a few epochs: "
+                         "trends only, far from the paper's accuracy"),
     "full": Scale("full", rooms=500, frames_per_room=20, config="paper", epochs=30, max_order=17, kernel_samples=4800,
                   split=(0.8, 0.1, 0.1), gen_train_rooms=100, gen_test_rooms=25, gen_frames_per_room=20,
-                  shadow_rooms=25, shadow_frames_per_room=20, batch_size=8,
+                  shadow_rooms=25, shadow_frames_per_room=20, batch_size=8, min_test_rooms=25,
+                  gen_min_test_rooms=5,
                   notes="the paper's sizes (500 rooms x 20 frames, the paper network): for a GPU machine"),
 }
 
-# How `small` was sized (2 cores, no GPU). Generation: 0.58 s per frame in one worker, 0.72 s each with 2 side
-# by side (README, experiments.bench_generate) = 2.8 frames/s, plus ~8 s of Ray start-up per store (measured
-# here: 2 rooms x 2 frames took 12 s). Stores: 400 + 72 + 24 + 4 x 20 = 576 frames -> ~3.5 min + 7 x 8 s ~ 5 min.
+# How `small` is sized (2 cores, no GPU), so that a test split of >= 25 unseen rooms x 20 frames (>= 500 frames,
+# what room-bootstrap intervals need) fits in an hour together with training. 500 test frames and the earlier
+# 280 training frames did not fit with a third (vision-only) model, so training is shrunk, as the issue allows.
+# Generation: 0.58 s per frame in one worker, 0.72 s each with 2 side by side (README, experiments.bench_generate)
+# = 2.8 frames/s, plus ~8 s of Ray start-up per store. Stores: main 40 rooms x 20 frames (split 0.3 / 0.05 / 0.65,
+# the seed chosen for >= 25 test and >= 10 training rooms: ~26 test rooms = ~520 frames, ~12 training rooms =
+# ~240 frames) = 800 frames; family A 14 x 6 = 84; family B 5 x 6 = 30; shadow 4 x 5 x 4 = 80: ~1000 frames
+# -> ~6 min + 7 x 8 s ~ 7 min.
 # Training, config 'small' (32 x 32 x 24 grid, 4 stages, 16 channels): one SGD step on a batch of 8 frames with
 # 16 pairs took 4.7 s on this CPU (measured with network.model.synthetic_batch, nothing else running).
-# Main store: 40 rooms x 10 frames x 0.7 = 280 training frames = 35 steps = 165 s per epoch; 6 epochs for ours
-# and 6 for audio-only = 33 min; family A (12 rooms x 6 frames x 0.8) = 4 min; evaluation ~3 min.
+# ~240 training frames = 30 steps = 141 s per epoch: ours 6 epochs = 14 min; audio-only 3 epochs = 7 min;
+# vision-only (no per-pair convolutions: about half a step, an estimate) 3 epochs ~ 4 min; family A
+# (~8 training rooms x 6 frames) 6 epochs ~ 3 min. Evaluation: 5 model passes over ~520 frames at ~0.2 s a
+# frame (a forward is about a third of a step) ~ 9 min, the CLI cross-check (ours only) ~2 min, the rest ~1 min.
 SMALL_ESTIMATE = {
-    "generation_min": 5.0,
+    "generation_min": 7.0,
     "train_step_s": 4.7,       # config 'small', batch 8, 16 pairs, this 2-core CPU
-    "total_min": 45.0,         # estimated from the above; measured end to end: 42 min (run.json, total_wall_s)
+    "training_min": 28.0,
+    "evaluation_min": 12.0,
+    "total_min": 47.0,         # estimated from the above; not yet measured end to end with this plan
 }
 
 # How long `full` would take on one H200 (measured there, experiments/results/gpu): the paper network trains at
@@ -165,19 +187,22 @@ class Recorder:
         return result
 
 
-def choose_seed(config_kwargs: dict, base_seed: int, need=("train", "test"), tries: int = 1000) -> int:
+def choose_seed(config_kwargs: dict, base_seed: int, need=("train", "test"), tries: int = 1000,
+                minimum: dict | None = None) -> int:
     """The first seed >= base_seed whose room split (``simulator.generate.room_split``) gives every split of
-    ``need`` at least one room (a handful of rooms can otherwise leave the test split empty)."""
+    ``need`` at least one room (a handful of rooms can otherwise leave the test split empty), and each split of
+    ``minimum`` ({split: rooms}) at least that many rooms."""
     from simulator.generate import GenerationConfig, room_split
 
     names = ("train", "val", "test")
+    wanted = {n: 1 for n in need} | {n: k for n, k in (minimum or {}).items()}
     for seed in range(base_seed, base_seed + tries):
         cfg = GenerationConfig(**dict(config_kwargs, seed=seed))
-        got = {names[room_split(cfg, r)] for r in range(cfg.rooms)}
-        if all(n in got for n in need):
+        got = [names[room_split(cfg, r)] for r in range(cfg.rooms)]
+        if all(got.count(n) >= k for n, k in wanted.items()):
             return seed
-    raise InputError(f"no seed in [{base_seed}, {base_seed + tries}) gives rooms in every split of {need}; "
-                     f"give the scale more rooms")
+    raise InputError(f"no seed in [{base_seed}, {base_seed + tries}) gives rooms {wanted} per split; "
+                     f"give the scale more rooms or other split proportions")
 
 
 def generate_store(config_kwargs: dict, out: str, workers: int | None) -> dict:
@@ -201,9 +226,9 @@ def train_model(argv: list[str]) -> None:
 
 
 def predict_methods(checkpoint: str, store: str, split: str | None, methods, audio_checkpoint: str | None = None,
-                    batch_size: int = 4) -> dict:
+                    batch_size: int = 4, vision_checkpoint: str | None = None, mean_stature_m: float | None = None) -> dict:
     """Per-frame predictions of each method on the same frames, by ``network.inference.run_methods`` (the
-    runner of ``network.evaluate``): {"truth", "is_minor", "height", "index", "pred": {method: (N, 15, 3)}}."""
+    runner of ``network.evaluate``): {"truth", "is_minor", "height", "index", "rooms", "pred": {method: (N, 15, 3)}}."""
     import torch
     import zarr
 
@@ -218,26 +243,34 @@ def predict_methods(checkpoint: str, store: str, split: str | None, methods, aud
     def loader(ds):
         return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
 
-    audio_model = audio_frames = None
-    if "audio_only" in methods:
-        audio_model, audio_state = load_model(audio_checkpoint, device=dev)
-        audio_frames = SynthFrames(store, audio_state["config_obj"], split=split)
+    others = {}
+    for method, path in (("audio_only", audio_checkpoint), ("vision_learned", vision_checkpoint)):
+        if method in methods:
+            other, other_state = load_model(path, device=dev)
+            others[method] = (other, SynthFrames(store, other_state["config_obj"], split=split))
+    none = (None, None)
     reference = collect_reference(loader(frames))
     pred = run_methods(methods, reference, loader, dev, dev.type == "cuda", model=model, frames=frames,
-                       audio_model=audio_model, audio_frames=audio_frames)
+                       audio_model=others.get("audio_only", none)[0], audio_frames=others.get("audio_only", none)[1],
+                       vision_model=others.get("vision_learned", none)[0],
+                       vision_frames=others.get("vision_learned", none)[1], mean_stature_m=mean_stature_m)
     out = {"truth": reference["truth"], "is_minor": reference["is_minor"].astype(bool), "index": reference["index"],
-           "pred": pred}
+           "rooms": reference["room_id"], "pred": pred}
     root = zarr.open_group(store, mode="r")
     out["height"] = np.asarray(root["height"][:], float)[out["index"].astype(int)]
     return out
 
 
-def score(pred: dict) -> dict:
-    """Tables 1 and 2's numbers of every method of ``pred`` (:func:`predict_methods`)."""
-    from network.evaluate import mpjpe_by_group, pck_by_group
+def score(pred: dict, resamples: int = 2000) -> dict:
+    """Tables 1-3's numbers of every method of ``pred`` (:func:`predict_methods`), each cell also with its
+    room-bootstrap interval (``intervals``, :func:`network.evaluate.metric_intervals`)."""
+    from network.evaluate import metric_intervals, mpjpe_by_group, pck_by_group
 
     return {m: {"mpjpe_cm": mpjpe_by_group(p, pred["truth"], pred["is_minor"]),
-                "pck": pck_by_group(p, pred["truth"], PCK_T, pred["is_minor"])}
+                "pck": pck_by_group(p, pred["truth"], PCK_T, pred["is_minor"]),
+                "intervals": metric_intervals(p, pred["truth"], pred["is_minor"], pred["rooms"], PCK_T,
+                                              resamples=resamples),
+                "frames_scored": int(np.isfinite(p).all(axis=(1, 2)).sum())}
             for m, p in pred["pred"].items()}
 
 
@@ -267,10 +300,11 @@ def plan_stores(scale: Scale) -> list[tuple[str, dict]]:
               "max_order": scale.max_order, "kernel_samples": scale.kernel_samples,
               "minor_fraction": scale.minor_fraction}
     main_kw = dict(common, rooms=scale.rooms, rig="mixed", split=tuple(scale.split))
-    main_kw["seed"] = choose_seed(main_kw, scale.seed, need=("train", "val", "test") if scale.rooms >= 3 else ("train", "test"))
+    main_kw["seed"] = choose_seed(main_kw, scale.seed, need=("train", "val", "test") if scale.rooms >= 3 else ("train", "test"),
+                                  minimum={"test": scale.min_test_rooms, "train": scale.min_train_rooms})
     gen_a_kw = dict(common, rooms=scale.gen_train_rooms, frames_per_room=scale.gen_frames_per_room, rig="co-located",
-                    min_floor_m=5.0, max_floor_m=7.0, split=(0.5, 0.0, 0.5) if scale.gen_train_rooms < 6 else (0.7, 0.1, 0.2))
-    gen_a_kw["seed"] = choose_seed(gen_a_kw, scale.seed + 100)
+                    min_floor_m=5.0, max_floor_m=7.0, split=(0.5, 0.0, 0.5) if scale.gen_train_rooms < 6 else (0.55, 0.05, 0.4))
+    gen_a_kw["seed"] = choose_seed(gen_a_kw, scale.seed + 100, minimum={"test": scale.gen_min_test_rooms})
     gen_b_kw = dict(common, rooms=scale.gen_test_rooms, frames_per_room=scale.gen_frames_per_room, rig="separated",
                     min_floor_m=7.0, max_floor_m=10.0, split=(0.0, 0.0, 1.0), seed=scale.seed + 200)
     plan = [("main", main_kw), ("gen_a", gen_a_kw), ("gen_b", gen_b_kw)]
@@ -294,15 +328,18 @@ def generate_stores(rec: Recorder, plan: list[tuple[str, dict]], data: Path, wor
 
 
 def train_models(rec: Recorder, scale: Scale, stores: dict, runs: Path) -> dict:
-    """Train ours, audio only and ours on family A (a model whose best.pt exists is kept); {name: best.pt}."""
-    base = ["--pretrain", "synth", "--config", scale.config, "--epochs", str(scale.epochs),
-            "--batch-size", str(scale.batch_size), "--workers", "0", "--seed", str(scale.seed), "--no-progress"]
-    trainings = {"ours": ["--synth", stores["main"], "--out", str(runs / "ours")],
-                 "audio_only": ["--synth", stores["main"], "--out", str(runs / "audio_only"), "--no-vision"],
-                 "gen_a": ["--synth", stores["gen_a"], "--out", str(runs / "gen_a")]}
+    """Train ours, audio only, vision only and ours on family A (a model whose best.pt exists is kept);
+    {name: best.pt}."""
+    base = ["--pretrain", "synth", "--config", scale.config, "--batch-size", str(scale.batch_size), "--workers", "0",
+            "--seed", str(scale.seed), "--no-progress"]
+    aux = str(scale.aux_epochs or scale.epochs)
+    trainings = {"ours": (["--synth", stores["main"], "--out", str(runs / "ours")], str(scale.epochs)),
+                 "audio_only": (["--synth", stores["main"], "--out", str(runs / "audio_only"), "--no-vision"], aux),
+                 "vision_learned": (["--synth", stores["main"], "--out", str(runs / "vision_learned"), "--no-audio"], aux),
+                 "gen_a": (["--synth", stores["gen_a"], "--out", str(runs / "gen_a")], str(scale.epochs))}
     ckpt = {}
-    for name, extra in trainings.items():
-        argv = extra + base
+    for name, (extra, epochs) in trainings.items():
+        argv = extra + base + ["--epochs", epochs]
         best = Path(extra[extra.index("--out") + 1]) / "pretrain" / "best.pt"
         if not best.exists():
             rec.run(f"train {name}", "python -m network.train " + " ".join(argv), train_model, argv)
@@ -310,16 +347,17 @@ def train_models(rec: Recorder, scale: Scale, stores: dict, runs: Path) -> dict:
     return ckpt
 
 
-MAIN_METHODS = ("ours", "vision_avg_height", "vision_half_pairs", "colocated_only", "audio_only")
+MAIN_METHODS = ("ours", "vision_learned", "geometric", "vision_mean_stature", "vision_avg_height", "audio_only",
+                "vision_half_pairs", "colocated_only")
 
 
 def cross_check_cli(rec: Recorder, ckpt: dict, stores: dict, out_dir: Path) -> int:
-    """``python -m network.evaluate`` on the main test split into ``out_dir/evaluate``; its exit code."""
+    """``python -m network.evaluate`` on the main test split into ``out_dir/evaluate`` (ours and the 1.7 m prior:
+    a check that the command gives the numbers computed here, without a second pass of every model); its exit code."""
     from network.evaluate import main as evaluate_main
 
     eval_argv = ["--checkpoint", ckpt["ours"], "--data", stores["main"], "--split", "test", "--out",
-                 str(out_dir / "evaluate"), "--methods", *MAIN_METHODS, "--audio-checkpoint", ckpt["audio_only"],
-                 "--no-progress"]
+                 str(out_dir / "evaluate"), "--methods", "ours", "vision_avg_height", "--no-progress"]
     return rec.run("evaluate (network.evaluate CLI, cross-check)", "python -m network.evaluate " + " ".join(eval_argv),
                    evaluate_main, eval_argv)
 
@@ -327,8 +365,13 @@ def cross_check_cli(rec: Recorder, ckpt: dict, stores: dict, out_dir: Path) -> i
 def predict_all(rec: Recorder, ckpt: dict, stores: dict, plan: list[tuple[str, dict]]) -> dict:
     """Per-frame predictions: "main" (every method, main test split), "gen_seen" / "gen_unseen" (family A's
     model on A's test rooms / on family B) and "shadow" ({store: the main model on it})."""
+    from network.baselines import population_mean_stature
+
+    mean_stature_m, _ = population_mean_stature(stores["main"])
     preds = {"main": rec.run("predict main test split (per frame)", f"predict_methods({ckpt['ours']!r}, main test)",
-                             predict_methods, ckpt["ours"], stores["main"], "test", MAIN_METHODS, ckpt["audio_only"])}
+                             predict_methods, ckpt["ours"], stores["main"], "test", MAIN_METHODS, ckpt["audio_only"],
+                             vision_checkpoint=ckpt["vision_learned"], mean_stature_m=mean_stature_m)}
+    preds["main"]["mean_stature_m"] = mean_stature_m
     preds["gen_seen"] = rec.run("predict generalisation: family A test rooms", "predict_methods(gen_a model, gen_a test)",
                                 predict_methods, ckpt["gen_a"], stores["gen_a"], "test", ("ours", "vision_avg_height"))
     preds["gen_unseen"] = rec.run("predict generalisation: family B", "predict_methods(gen_a model, gen_b all)",
@@ -345,24 +388,26 @@ def judge_claims(preds: dict, results: dict, plan: dict, scale: Scale) -> tuple[
     main_pred, gen_seen, gen_unseen, shadow = preds["main"], preds["gen_seen"], preds["gen_unseen"], preds["shadow"]
     n_minor, n_adult = int(main_pred["is_minor"].sum()), int((~main_pred["is_minor"]).sum())
     pooled = {m: mean_cm(main_pred, m) for m in MAIN_METHODS}
-    heights = main_pred["height"]
+    heights, rooms = main_pred["height"], main_pred["rooms"]
     dep = {m: height_dependence(frame_errors_cm(main_pred, m), heights) for m in ("vision_avg_height", "ours")}
-    vis = results["vision_avg_height"]["mpjpe_cm"]
+    err = {m: frame_errors_cm(main_pred, m) for m in MAIN_METHODS}
+    unseen = {m: frame_errors_cm(gen_unseen, m) for m in ("ours", "vision_avg_height")}
+    small_large = [(frame_errors_cm(shadow[f"shadow_{s}_on"], "ours"), frame_errors_cm(shadow[f"shadow_{s}_off"], "ours"),
+                    shadow[f"shadow_{s}_on"]["rooms"]) for s in ("small_rooms", "large_rooms")]
     claims = {
-        "ours_beats_vision_prior": claim_ours_beats_vision(pooled["ours"], pooled["vision_avg_height"]),
-        "height_dependence": claim_height_dependence(dep["vision_avg_height"], dep["ours"], vis["minor"]["Mean"],
-                                                     vis["adult"]["Mean"]),
-        "audio_alone_poor": claim_audio_poor(pooled["audio_only"], pooled["ours"]),
-        "more_pairs_help": claim_more_pairs(pooled["ours"], pooled["vision_half_pairs"], pooled["colocated_only"]),
-        "generalisation": claim_generalisation(mean_cm(gen_seen, "ours"), mean_cm(gen_unseen, "ours"),
-                                               mean_cm(gen_unseen, "vision_avg_height")),
-        "shadow_effect": claim_shadow(*(mean_cm(shadow[f"shadow_{s}_{o}"], "ours")
-                                        for s, o in (("small_rooms", "on"), ("small_rooms", "off"),
-                                                     ("large_rooms", "on"), ("large_rooms", "off")))),
+        "ours_beats_vision_prior": claim_ours_beats_vision(err["ours"], err["vision_avg_height"], rooms),
+        "height_dependence": claim_height_dependence(err["vision_avg_height"], err["ours"], heights, rooms,
+                                                     main_pred["is_minor"]),
+        "audio_alone_poor": claim_audio_poor(err["audio_only"], err["ours"], rooms),
+        "more_pairs_help": claim_more_pairs(err["ours"], err["vision_half_pairs"], err["colocated_only"], rooms),
+        "generalisation": claim_generalisation(frame_errors_cm(gen_seen, "ours"), gen_seen["rooms"], unseen["ours"],
+                                               gen_unseen["rooms"], unseen["vision_avg_height"]),
+        "shadow_effect": claim_shadow(*small_large[0], *small_large[1]),
     }
     claims["ours_beats_vision_prior"]["setup"] = claims["audio_alone_poor"]["setup"] = claims["more_pairs_help"]["setup"] = \
         f"main store test split ({len(heights)} frames of unseen rooms: {n_minor} of minors, {n_adult} of adults), mixed rigs"
-    claims["height_dependence"]["setup"] = "per-frame mean joint error against |stature - 1.7 m|, main test split; see mpjpe_by_height.png"
+    claims["height_dependence"]["setup"] = ("per-frame mean joint error against |stature - 1.7 m|, main test split, "
+                                            "slopes' intervals by resampling rooms; see mpjpe_by_height.png")
     claims["generalisation"]["setup"] = (
         f"model trained on family A only (co-located rigs, floors 5-7 m, seed {plan['gen_a']['seed']}); 'seen family' = A's "
         f"test rooms ({len(gen_seen['truth'])} frames), 'unseen family' = family B (separated speakers and microphones, "
@@ -386,7 +431,20 @@ def write_report(out_dir: Path, scale: Scale, preds: dict, results: dict, claims
     banner = (f"**Scale `{scale.name}`: {scale.notes}.**" if scale.name != "tiny" else
               "**TINY SCALE: a smoke run of a few frames and one epoch. The numbers below are meaningless; only "
               "the code path is exercised.**")
-    frames_note = f"Test frames: {len(heights)} ({n_minor} of minors, {n_adult} of adults); – where a population has none."
+    from network.evaluate import rooms_note
+
+    n_rooms = len(np.unique(main_pred["rooms"]))
+    frames_note = (f"Test frames: {len(heights)} from {n_rooms} unseen rooms ({n_minor} of minors, {n_adult} of adults); "
+                   "– where a population has none. Our cells: estimate [95 % interval from a bootstrap over rooms]. "
+                   f"Population-mean stature prior: {main_pred.get('mean_stature_m', float('nan')):.3f} m (mean "
+                   "stature of the training split).")
+    note = rooms_note(main_pred["rooms"])
+    if note:
+        print(f"[paper_tables] {note}", file=sys.stderr)
+        frames_note += f" **Note: {note}.**"
+    for method, r in results.items():
+        if r.get("frames_scored", len(heights)) < len(heights):
+            frames_note += f" {method}: {r['frames_scored']} of {len(heights)} frames scored (the others have no co-located pair)."
     (out_dir / "tables.md").write_text(format_paper_tables(results, frames_note, banner))
     (out_dir / "claims.md").write_text(format_claims(claims, banner))
     plot_mpjpe_by_height(out_dir / "mpjpe_by_height.png", heights,
@@ -394,7 +452,8 @@ def write_report(out_dir: Path, scale: Scale, preds: dict, results: dict, claims
     cross = json.loads((out_dir / "evaluate" / "metrics.json").read_text()) if rc == 0 else {}
     cli_ours = (((cross.get("methods") or {}).get("ours") or {}).get("mpjpe_cm") or {})
     metrics = {"scale": scale.name, "methods": results, "pooled_mean_mpjpe_cm": pooled, "height_dependence": dep,
-               "claims": claims, "test_frames": len(heights), "minors": n_minor, "adults": n_adult,
+               "claims": claims, "test_frames": len(heights), "test_rooms": n_rooms, "intervals_note": note,
+               "mean_stature_m": main_pred.get("mean_stature_m"), "minors": n_minor, "adults": n_adult,
                "generalisation_cm": {"seen_family": mean_cm(gen_seen, "ours"), "unseen_family": mean_cm(gen_unseen, "ours"),
                                      "vision_unseen_family": mean_cm(gen_unseen, "vision_avg_height")},
                "shadow_cm": {k: mean_cm(v, "ours") for k, v in preds["shadow"].items()},

@@ -1,4 +1,8 @@
-"""Vision-only baseline: lift 2D keypoints to metric 3D by assuming an average stature of 1.7 m.
+"""Baselines without a trained network: vision-only stature priors and the geometric audio-visual arg-max.
+
+Vision only: lift 2D keypoints to metric 3D by assuming an average stature (1.7 m, or the population's
+mean stature: :func:`population_mean_stature`). The geometric baseline (:func:`geometric_baseline`) is
+described at its definition.
 
 The paper compares against monocular lifters (LfD, FrankMocap) that reconstruct a pose only up
 to scale and brings them to metric scale "by using the average human height in our dataset
@@ -32,6 +36,9 @@ import torch
 from bodies.joints import JOINT_INDEX, JOINT_NAMES
 from core.checks import check_number
 from core.errors import InputError
+from pipeline.grid import voxel_centers_camera
+from pipeline.spatial_encoding import kernel_envelope, spatial_encoding
+from pipeline.visual_encoding import keypoint_heatmaps, visual_encoding
 
 AVERAGE_STATURE_M = 1.7
 
@@ -145,3 +152,78 @@ class AverageHeightLifter:
 
     def __call__(self, batch: dict) -> torch.Tensor:
         return self.lift(batch["keypoints2d"], batch["intrinsics"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The population-mean stature prior
+def population_mean_stature(data, split: str = "train") -> tuple[float, str]:
+    """The mean stature of the population a vision-only lifter would be calibrated on; (metres, note).
+
+    For a synthetic store: the mean of its ``height`` array over ``split`` (the training rooms, so that
+    nothing of the test frames leaks into the prior; adults and minors mixed as the generator mixes
+    them). For anything else (real captures, whose statures are unknown): the paper's 1.7 m, with a
+    note saying so.
+    """
+    from network.data import is_zarr_store
+
+    if data is None or not is_zarr_store(data):
+        return AVERAGE_STATURE_M, (f"{data}: not a synthetic store, so no population to average: the population-mean "
+                                   f"prior falls back to {AVERAGE_STATURE_M} m")
+    from pipeline.store_dataset import SyntheticStoreDataset
+
+    heights = np.asarray(SyntheticStoreDataset(str(data), split=split).values("height"), dtype=float)
+    heights = heights[np.isfinite(heights) & (heights > 0)]
+    if heights.size == 0:
+        return AVERAGE_STATURE_M, (f"{data}: no frames with a stature in split {split!r}: the population-mean "
+                                   f"prior falls back to {AVERAGE_STATURE_M} m")
+    return float(heights.mean()), f"mean stature of the {heights.size} {split} frames of {data}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The geometric (no-learning) baseline
+def geometric_volumes(batch: dict, config, log_floor: float = 1e-3) -> torch.Tensor:
+    """(B, 15, X, Y, Z) visual encoding times the geometric mean over the present pairs of the audio encodings.
+
+    The audio encodings are eq. 5-7 on the config's grid, read from the plain envelopes: a max-pool
+    widening (``pipeline.spatial_encoding.antialiased_envelope``) guarantees the peak at the nearest
+    voxel but turns each shell into a plateau a few voxels thick in range, on which an arg-max is
+    ambiguous (on ``network.model.synthetic_batch`` frames it moved joints by up to 3 voxels); a pulse
+    narrower than a voxel can fall between voxel centres instead, which is part of this baseline's
+    error. The geometric mean is exp(mean over pairs of log(floor + e / max e)): large only where every
+    pair hears a reflector, the intersection of the shells. A frame with no pair present keeps the
+    visual encoding alone.
+    """
+    speakers, mics = batch["speaker_pos"].float(), batch["mic_pos"].float()
+    index = batch["pair_index"].long().clamp(min=0)
+    speaker = torch.gather(speakers, 1, index[..., 0].clamp(max=speakers.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    mic = torch.gather(mics, 1, index[..., 1].clamp(max=mics.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    centers = voxel_centers_camera(batch["grid_to_camera"].float(), config.grid_shape, config.voxel_size_m)
+    speed = batch["speed_of_sound"].float()
+    envelopes = kernel_envelope(batch["kernels"][..., :config.kernel_samples].float())
+    audio = spatial_encoding(envelopes, speaker, mic, centers, speed, config.sample_rate_hz)   # (B, P, X, Y, Z)
+    peak = audio.flatten(2).amax(-1).clamp(min=1e-12)[..., None, None, None]
+    mask = batch.get("pair_mask")
+    mask = torch.ones(audio.shape[:2], dtype=torch.bool) if mask is None else mask.bool()
+    weight = mask.to(audio.dtype)[..., None, None, None]
+    count = weight.sum(1)
+    log_mean = (torch.log(log_floor + audio / peak) * weight).sum(1) / count.clamp(min=1.0)
+    geometric = torch.where(count > 0, torch.exp(log_mean), torch.ones_like(log_mean))       # (B, X, Y, Z)
+    heatmaps = keypoint_heatmaps(batch["keypoints2d"].float(), config.image_size_px, config.keypoint_sigma_px,
+                                 config.heatmap_stride)
+    visual = visual_encoding(heatmaps, batch["intrinsics"].float(), centers, config.image_size_px,
+                             config.heatmap_stride)                                            # (B, 15, X, Y, Z)
+    return visual * geometric[:, None]
+
+
+@torch.no_grad()
+def geometric_baseline(batch: dict, config) -> torch.Tensor:
+    """(B, 15, 3) camera-frame joints (m): per joint, the centre of the voxel where
+    :func:`geometric_volumes` is largest. No learning, no checkpoint: only the grid config (``grid_shape``,
+    ``voxel_size_m``, ``kernel_samples``, ``sample_rate_hz``, ``image_size_px``, ``keypoint_sigma_px``,
+    ``heatmap_stride``). Its resolution is the voxel: a perfect frame lands within half a voxel diagonal."""
+    volumes = geometric_volumes(batch, config)
+    b, j = volumes.shape[:2]
+    best = volumes.reshape(b, j, -1).argmax(-1)                                                # (B, 15)
+    centers = voxel_centers_camera(batch["grid_to_camera"].float(), config.grid_shape, config.voxel_size_m)
+    flat = centers.reshape(b, -1, 3)
+    return torch.gather(flat, 1, best[..., None].expand(-1, -1, 3))

@@ -25,7 +25,8 @@ import numpy as np
 from core.checks import check_number, check_whole
 from core.errors import InputError
 
-__all__ = ["MIN_ROOMS", "Interval", "paired_room_bootstrap", "room_bootstrap", "room_resamples"]
+__all__ = ["MIN_ROOMS", "Interval", "independent_room_bootstrap", "paired_room_bootstrap", "room_bootstrap",
+           "room_resamples"]
 
 MIN_ROOMS = 5   # below this, percentiles of R^R resamples say more about R than about the method
 
@@ -108,6 +109,29 @@ def paired_room_bootstrap(a, b, rooms, compare: Callable[[float, float], float] 
                                   statistic(np.concatenate([groups_b[i] for i in row]))) for row in draws])
     low, high = np.nanpercentile(resampled, [50 * (1 - level), 50 * (1 + level)])
     return Interval(estimate, float(low), float(high), level, len(ids))
+
+
+def independent_room_bootstrap(a, rooms_a, b, rooms_b, compare: Callable[[float, float], float] = lambda x, y: x - y,
+                               statistic: Callable[[np.ndarray], float] = np.nanmean, level: float = 0.95,
+                               resamples: int = 2000, seed: int = 0, min_rooms: int = MIN_ROOMS) -> Interval:
+    """Interval of ``compare(statistic(a), statistic(b))`` for two sets of rooms that share nothing (e.g. two
+    families of rooms): each set's rooms are resampled on their own (a stratified bootstrap), with the same
+    resample count. Both sets need ``min_rooms`` rooms; ``rooms`` reports the smaller count."""
+    _check(level, resamples, min_rooms)
+    ids_a, groups_a = _groups(a, rooms_a, "independent_room_bootstrap (a)")
+    ids_b, groups_b = _groups(b, rooms_b, "independent_room_bootstrap (b)")
+    estimate = float(compare(statistic(np.asarray(a, dtype=float)), statistic(np.asarray(b, dtype=float))))
+    fewest = min(len(ids_a), len(ids_b))
+    if fewest < min_rooms:
+        return Interval(estimate, math.nan, math.nan, level, fewest,
+                        f"{fewest} rooms: an interval needs at least {min_rooms} on each side")
+    draws_a = room_resamples(len(ids_a), resamples, seed)
+    draws_b = room_resamples(len(ids_b), resamples, seed + 1)
+    resampled = np.array([compare(statistic(np.concatenate([groups_a[i] for i in ra])),
+                                  statistic(np.concatenate([groups_b[i] for i in rb])))
+                          for ra, rb in zip(draws_a, draws_b)])
+    low, high = np.nanpercentile(resampled, [50 * (1 - level), 50 * (1 + level)])
+    return Interval(estimate, float(low), float(high), level, fewest)
 
 
 def room_bootstrap(values, rooms, statistic: Callable[[np.ndarray], float] = np.nanmean, level: float = 0.95,

@@ -24,7 +24,7 @@ import torch
 from core.errors import DamagedDataError, InputError
 from core.outputs import atomic_write
 from network.config import NetworkConfig
-from network.model import PoseKernelLifter
+from network.lifters import build_lifter
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -231,11 +231,11 @@ def check_config(path, checkpoint_config: NetworkConfig, config: NetworkConfig |
             "--config out) or train a new model")
 
 
-def load_model(path, config: NetworkConfig | None = None, device="cpu") -> tuple[PoseKernelLifter, dict]:
+def load_model(path, config: NetworkConfig | None = None, device="cpu") -> tuple[torch.nn.Module, dict]:
     """The model stored in a checkpoint, in eval mode on ``device``; errors when ``config`` differs."""
     state = load_checkpoint(path)
     check_config(path, state["config_obj"], config)
-    model = PoseKernelLifter(state["config_obj"])
+    model = build_lifter(state["config_obj"])
     load_weights(model, state, path)
     return model.to(device).eval(), state
 

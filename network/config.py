@@ -22,6 +22,10 @@ class NetworkConfigError(InputError):
 
 NORMS = ("group", "batch", "none")
 GRID_PLACEMENTS = ("camera", "floor")
+ARCHITECTURES = ("paper", "coarse_fine")
+# Fields added after checkpoints were first written: a configuration read without one gets the value
+# that reproduces how those checkpoints were trained, not today's default.
+LEGACY_VALUES = {"arch": "paper", "antialias_encoding": False}
 
 
 @dataclass
@@ -61,6 +65,16 @@ class NetworkConfig:
             metres ahead of the camera; frames without one fall back to "camera".
         grid_center_m: (x, y, z) camera-frame centre of the grid, metres. The default (0, 0.2, 3.5) is
             chosen to hold the joints of the default synthetic scenes (README, "Network").
+        arch: "paper" (:class:`network.model.PoseKernelLifter`, the paper's multi-stage network on
+            ``grid_shape``) or "coarse_fine" (:class:`network.coarse_fine.CoarseToFineLifter`: ``grid_shape``
+            and ``voxel_size_m`` are its coarse grid; ``stages``, ``audio_channels``, ``convs_per_stage``,
+            ``heatmap_stride`` and ``target_sigma_voxels`` are not used).
+        fine_cube: coarse_fine only: voxels per side of each joint's fine cube.
+        fine_voxel_m: coarse_fine only: voxel edge of the fine cubes, metres.
+        antialias_encoding: widen each kernel envelope by a sliding maximum over the largest delay
+            step between neighbouring voxels (:func:`pipeline.spatial_encoding.antialiased_envelope`),
+            so a reflector between voxel centres keeps its peak. Checkpoints written before this
+            field existed read it as False, which is how they were trained.
     """
 
     grid_shape: tuple[int, int, int] = (70, 70, 50)
@@ -82,6 +96,10 @@ class NetworkConfig:
     norm_groups: int = 8
     grid_placement: str = "camera"
     grid_center_m: tuple[float, float, float] = (0.0, 0.2, 3.5)
+    arch: str = "paper"
+    fine_cube: int = 16
+    fine_voxel_m: float = 0.025
+    antialias_encoding: bool = True
 
     def __post_init__(self) -> None:
         def whole(value, what, minimum=1):
@@ -115,7 +133,11 @@ class NetworkConfig:
         for name in ("stages", "channels", "audio_channels", "kernel_samples", "heatmap_stride",
                      "convs_per_stage", "norm_groups"):
             object.__setattr__(self, name, whole(getattr(self, name), name))
-        for name in ("use_audio", "use_vision"):
+        object.__setattr__(self, "fine_voxel_m", positive(self.fine_voxel_m, "fine_voxel_m"))
+        object.__setattr__(self, "fine_cube", whole(self.fine_cube, "fine_cube", minimum=2))
+        if self.arch not in ARCHITECTURES:
+            raise NetworkConfigError(f"arch={self.arch!r} must be one of {ARCHITECTURES}")
+        for name in ("use_audio", "use_vision", "antialias_encoding"):
             if not isinstance(getattr(self, name), bool):
                 raise NetworkConfigError(f"{name}={getattr(self, name)!r} must be True or False")
         if not self.use_audio and not self.use_vision:
@@ -165,7 +187,7 @@ class NetworkConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise NetworkConfigError(f"unknown NetworkConfig field(s) {unknown}; known: {sorted(known)}")
-        data = dict(data)
+        data = {**LEGACY_VALUES, **data}
         for key in ("grid_shape", "image_size_px", "grid_center_m"):
             if key in data and isinstance(data[key], list):
                 data[key] = tuple(data[key])
@@ -181,6 +203,15 @@ CONFIGS: dict[str, NetworkConfig] = {
     # Same box at 22 cm: unit tests and smoke runs on a CPU.
     "tiny": NetworkConfig(grid_shape=(16, 16, 12), voxel_size_m=0.22, stages=2, channels=8,
                           audio_channels=4, norm_groups=4, keypoint_sigma_px=32.0, name="tiny"),
+    # Coarse to fine: the same box at 10 cm to find the body, 2.5 cm cubes (40 cm) to place each joint.
+    "c2f": NetworkConfig(arch="coarse_fine", grid_shape=(35, 35, 26), voxel_size_m=0.10, channels=16,
+                         keypoint_sigma_px=16.0, fine_cube=16, fine_voxel_m=0.025, name="c2f"),
+    # The same on a CPU budget: 14 cm coarse voxels, 3.5 cm cubes (42 cm).
+    "c2f_small": NetworkConfig(arch="coarse_fine", grid_shape=(25, 25, 19), voxel_size_m=0.14, channels=12,
+                               keypoint_sigma_px=20.0, fine_cube=12, fine_voxel_m=0.035, name="c2f_small"),
+    # Unit tests and smoke runs.
+    "c2f_tiny": NetworkConfig(arch="coarse_fine", grid_shape=(16, 16, 12), voxel_size_m=0.22, channels=4,
+                              keypoint_sigma_px=32.0, fine_cube=6, fine_voxel_m=0.06, name="c2f_tiny"),
 }
 
 

@@ -47,6 +47,8 @@ from pipeline.deconvolution import normalize_kernels
 from pipeline.grid import VoxelGrid
 
 __all__ = [
+    "COLOCATED_DISTANCE_M",
+    "colocated_pair_mask",
     "LABEL_KEYS",
     "MODEL_KEYS",
     "REQUIRED_MODEL_KEYS",
@@ -76,10 +78,32 @@ LABEL_KEYS = ("joints3d", "is_minor", "room_id", "index")
 # Keys of the same shape in every frame, stacked as they are by collate (the others are padded there).
 STACKED_KEYS = ("keypoints2d", "intrinsics", "speed_of_sound", "grid_to_camera") + LABEL_KEYS
 
+# Arrays a synthetic frame is built from (synthetic_frame), all that SynthFrames(in_memory=True) reads.
+SYNTH_FRAME_FIELDS = ("kernels", "pair_index", "speaker_pos", "mic_pos", "keypoints2d", "intrinsics",
+                      "speed_of_sound", "cam_to_world", "joints3d", "is_minor", "room_id")
 # Arrays a synthetic store must hold for training and evaluation.
 REQUIRED_STORE_ARRAYS = ("kernels", "kernel_scale", "pair_index", "speaker_pos", "mic_pos", "joints3d",
                          "keypoints2d", "intrinsics", "cam_to_world", "room_id", "split", "is_minor",
                          "speed_of_sound")
+
+
+# A speaker and a microphone this close form a co-located pair: the co-located rigs put the microphone 2 cm
+# above its speaker, separated rigs keep them 0.6 m or more apart.
+COLOCATED_DISTANCE_M = 0.05
+
+
+def colocated_pair_mask(pair_index: torch.Tensor, speaker_pos: torch.Tensor, mic_pos: torch.Tensor,
+                        max_distance_m: float = COLOCATED_DISTANCE_M) -> torch.Tensor:
+    """(B, P) bool: pairs whose microphone lies within ``max_distance_m`` of their speaker.
+
+    By the rig's geometry, not by equal indices: in a separated rig speaker i and microphone i are unrelated
+    transducers metres apart. Args: ``pair_index`` (B, P, 2), ``speaker_pos`` (B, S, 3), ``mic_pos`` (B, M, 3).
+    """
+    index = pair_index.long().clamp(min=0)
+    speakers, mics = speaker_pos.float(), mic_pos.float()
+    speaker = torch.gather(speakers, 1, index[..., 0].clamp(max=speakers.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    mic = torch.gather(mics, 1, index[..., 1].clamp(max=mics.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    return torch.linalg.vector_norm(speaker - mic, dim=-1) <= max_distance_m
 
 
 class DataError(InputError):
@@ -201,6 +225,10 @@ class SynthFrames(torch.utils.data.Dataset):
     Args:
         url: the store; split, minors, activities, rooms: as for ``SyntheticStoreDataset``.
         config: the network's :class:`network.config.NetworkConfig`.
+        augmentation: a :class:`network.augment.Augmentation` to augment every frame (training only), drawn
+            per (``seed``, epoch, frame): call :meth:`set_epoch` before each epoch; None (default): as stored.
+        in_memory: read every array a frame needs once, here, and serve frames from memory (for stores that
+            fit in RAM: no Zarr decoding per frame; DataLoader workers share the arrays copy-on-write).
     Raises:
         DataError: no store there (with the command that makes one), arrays missing, another sample rate.
         pipeline.store_integrity.StoreDamagedError (a core.errors.DamagedDataError): a done room of the
@@ -209,7 +237,8 @@ class SynthFrames(torch.utils.data.Dataset):
     """
 
     def __init__(self, url, config, split: str | None = "train", minors: bool | None = None,
-                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None):
+                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None,
+                 augmentation=None, in_memory: bool = False, seed: int = 0):
         from pipeline.store_dataset import StoreFormatError, SyntheticStoreDataset
 
         self.url, self.config = str(url), config
@@ -236,13 +265,51 @@ class SynthFrames(torch.utils.data.Dataset):
         self.sample_rate_hz = float(self.store.attrs.get("sample_rate_hz", config.sample_rate_hz))
         _check_rate(self.sample_rate_hz, config, self.url)
         self.split = split
+        self.augmentation, self.seed, self.epoch = augmentation, int(seed), 0
+        size = self.store.attrs.get("image_size_px")
+        self.image_size_px = None if size is None else tuple(float(v) for v in size)
+        import zarr
+
+        self.has_occluded = "occluded" in zarr.open_group(self.url, mode="r")
+        if augmentation is not None and augmentation.redraw_keypoints and self.image_size_px is None:
+            raise DataError(f"{self.url}: the store's attributes lack image_size_px, which redrawing the 2D "
+                            f"detections needs; regenerate the store or turn augmentation off (--no-augment)")
+        self.memory = self._read_all() if in_memory else None
+
+    def _read_all(self) -> dict[str, np.ndarray]:
+        """Every array a frame needs, for all of this dataset's frames (damage raised, as when read per frame)."""
+        names = SYNTH_FRAME_FIELDS + (("occluded",) if self.has_occluded else ())
+        return {name: np.asarray(self.store.values(name)) for name in names}
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose augmentation draws the next frames get (DataLoader workers copy it at each epoch)."""
+        self.epoch = int(epoch)
+
+    def occluded(self, i: int) -> np.ndarray | None:
+        """(15,) stored occlusion flags of the i-th frame, or None when the store has none."""
+        if not self.has_occluded:
+            return None
+        if self.memory is not None:
+            return self.memory["occluded"][i].astype(bool)
+        return np.asarray(self.store.values("occluded", int(self.store.frames[i])), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.store)
 
     def __getitem__(self, i: int) -> dict:
-        item = self.store[i]
-        return synthetic_frame(item, self.config, None, where=f"{self.url} frame {int(item['index'])}")
+        if self.memory is None:
+            item = self.store[i]
+        else:
+            item = {name: values[i] for name, values in self.memory.items()}
+            item["index"] = int(self.store.frames[i])
+        frame = synthetic_frame(item, self.config, None, where=f"{self.url} frame {int(item['index'])}")
+        if self.augmentation is None:
+            return frame
+        from network.augment import augment_frame, frame_rngs
+
+        return augment_frame(frame, self.augmentation, frame_rngs(self.seed, self.epoch, int(item["index"])),
+                             self.image_size_px, self.config.grid_shape, float(self.config.voxel_size_m),
+                             occluded=self.occluded(i))
 
 
 class RealFrames(torch.utils.data.Dataset):

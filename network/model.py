@@ -7,8 +7,10 @@ Paper section 3.3, eq. 8 and Fig. 5::
 Inside :meth:`PoseKernelLifter.forward`, on the model's device (stored volumes would be ~30 MB a
 frame, see DESIGN.md):
 
-1. audio: each pair's pose kernel is cropped to ``kernel_samples``, turned into its envelope and
-   read out on the voxel grid at the pair's round-trip delay (eq. 5-7,
+1. audio: each pair's pose kernel is cropped to ``kernel_samples``, turned into its envelope (widened
+   for the voxel size when ``antialias_encoding``, see
+   :func:`pipeline.spatial_encoding.antialiased_envelope`) and read out on the voxel grid at the pair's
+   round-trip delay (eq. 5-7,
    :func:`pipeline.spatial_encoding.spatial_encoding`): (B, P, X, Y, Z). The present pairs go
    through one shared stack of three 3x3x3 convolutions as a batch of single-channel volumes
    (phi_a) and are max-pooled across pairs; absent pairs (``pair_mask`` False) take no part, so
@@ -33,7 +35,7 @@ from bodies.joints import NUM_JOINTS
 from network.config import NetworkConfig
 from network.data import REQUIRED_MODEL_KEYS
 from pipeline.grid import voxel_centers_camera
-from pipeline.spatial_encoding import kernel_envelope, spatial_encoding
+from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, spatial_encoding
 from pipeline.visual_encoding import keypoint_heatmaps, visual_encoding
 
 # Number of shared 3D convolutions applied to each pair's encoding (paper: "three 3D convolutional filters").
@@ -170,6 +172,9 @@ class PoseKernelLifter(nn.Module):
         if centers is None:
             centers = self.voxel_centers(batch["grid_to_camera"])
         envelopes = kernel_envelope(kernels)
+        if cfg.antialias_encoding:
+            speed = float(batch["speed_of_sound"].float().min())
+            envelopes = antialiased_envelope(envelopes, cfg.voxel_size_m, speed, cfg.sample_rate_hz)
         return spatial_encoding(envelopes, speaker, mic, centers, batch["speed_of_sound"].float(), cfg.sample_rate_hz)
 
     def visual_encoding(self, batch: dict, centers: torch.Tensor | None = None) -> torch.Tensor:

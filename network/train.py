@@ -92,9 +92,8 @@ from network.data import (
 )
 from network.distributed import Dist as _Dist
 from network.distributed import loader as _loader
-from network.heatmaps import gaussian_targets, heatmap_loss
 from network.inference import autocast, predict, resolve_device
-from network.model import PoseKernelLifter
+from network.lifters import build_lifter, training_loss
 from network.train_config import DEFAULT_REAL, DEFAULT_SYNTH, TrainConfig, add_arguments, checked  # noqa: F401
 from network.train_data import choose_environments, split_tail, synthetic_sets
 
@@ -209,7 +208,7 @@ def _start_phase(phase: str, config: NetworkConfig, args: TrainConfig, out_dir: 
     epochs = args.epochs if phase == "pretrain" else (args.finetune_epochs or args.epochs)
     amp = args.amp == "on" or (args.amp == "auto" and device.type == "cuda")
     torch.manual_seed(args.seed + dist.rank)
-    model = PoseKernelLifter(config).to(device)
+    model = build_lifter(config).to(device)
     if args.compile:
         model.compile_convolutions()
     run = _Phase(phase, config, args, out_dir, dist, epochs, amp, model, _optimizer(args, model))
@@ -267,10 +266,8 @@ def _train_step(run: _Phase, batch: dict, epoch: int) -> float:
     config, dist = run.config, run.dist
     batch = batch_to_device(batch, run.device)
     with autocast(run.device, run.amp):
-        heatmaps = run.net(model_inputs(batch))
-    targets, mask = gaussian_targets(batch["joints3d"], batch["grid_to_camera"], config.grid_shape,
-                                     config.voxel_size_m, config.target_sigma_voxels, return_mask=True)
-    loss = heatmap_loss(heatmaps, targets, mask)
+        output = run.net(model_inputs(batch))
+    loss = training_loss(config, output, batch)
     value = float(loss.detach())
     bad = dist.sum([0.0 if math.isfinite(value) else 1.0])[0]
     if bad:
@@ -352,6 +349,8 @@ def _run_epoch(run: _Phase, epoch: int, train_loader, val_loader, data_info: dic
         group["lr"] = lr
     if run.dist.enabled:
         train_loader.sampler.set_epoch(epoch)
+    # Augmented frames draw from (seed, epoch, frame): a new draw every epoch, the same on any worker.
+    getattr(train_loader.dataset, "set_epoch", lambda e: None)(epoch)
     train_loss = _train_epoch(run, train_loader, epoch)
     val_mpjpe, val_loss = _validate(run, val_loader)
     if not all(torch.isfinite(p).all() for p in run.model.parameters()):
@@ -467,7 +466,7 @@ def _read_checkpoints(args: TrainConfig, sources: list[Path], config: NetworkCon
         if path.is_file():
             state = load_checkpoint(path)
             check_config(path, state["config_obj"], config)
-            load_weights(PoseKernelLifter(config), state, path)
+            load_weights(build_lifter(config), state, path)
             if args.init is not None and path == Path(args.init):
                 init_state = state
     return init_state

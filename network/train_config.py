@@ -71,6 +71,10 @@ class TrainConfig:
     compile: bool = _option(False, "torch.compile the convolution stacks (H200, paper grid: 1.3x training "
                                    "samples/s; the first steps pay the compilation)")
     workers: int = _option(2, "DataLoader worker processes (default 2)")
+    augment: bool = _option(True, "augment the synthetic training frames (pair subsets, redrawn 2D detections, "
+                                  "kernel gain and noise jitter, mirroring; network.augment); --no-augment: off. "
+                                  "Validation, evaluation and real captures are never augmented")
+    in_memory: bool = _option(False, "read the synthetic store's frames into memory once (stores that fit in RAM)")
     out: str | None = _option(None, "run folder (default runs/<config>)")
     resume: bool = _option(False, "continue the run in --out from its last.pt")
     seed: int = _option(0)
@@ -101,14 +105,17 @@ def _value_type(annotation):
 
 
 def add_arguments(parser: argparse.ArgumentParser, config_class=TrainConfig) -> argparse.ArgumentParser:
-    """One ``--flag`` per field of ``config_class``, in field order: booleans are switches, the others take
+    """One ``--flag`` per field of ``config_class``, in field order: booleans are switches (``--x-y`` sets a
+    field ``x_y`` that defaults to False; ``--no-x-y`` clears one that defaults to True), the others take
     values of the field's type; help, choices, nargs and metavar come from the field's metadata."""
     hints = typing.get_type_hints(config_class)
     for f in dataclasses.fields(config_class):
         flag = "--" + f.name.replace("_", "-")
         kwargs = {k: v for k, v in f.metadata.items() if v is not None}
         value_type = _value_type(hints[f.name])
-        if value_type is bool:
+        if value_type is bool and f.default is True:
+            parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", **kwargs)
+        elif value_type is bool:
             parser.add_argument(flag, action="store_true", **kwargs)
         else:
             parser.add_argument(flag, type=value_type, default=f.default, **kwargs)

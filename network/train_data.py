@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from network.commands import UsageError
+from network.augment import Augmentation
 from network.config import NetworkConfig
 from network.data import REAL_DATA_HELP, SynthFrames, list_environments
 
@@ -61,12 +62,21 @@ def split_tail(frames, fraction: float) -> tuple[list[int], list[int]]:
 
 
 def synthetic_sets(args, config: NetworkConfig):
-    """The store's (train, val) frames; val is the train split, with a warning, when the store has none."""
-    train_set = SynthFrames(args.synth, config, split="train")
+    """The store's (train, val) frames; val is the train split, with a warning, when the store has none.
+
+    The training frames are augmented (:class:`network.augment.Augmentation` defaults, drawn per (``--seed``,
+    epoch, frame); ``SynthFrames.set_epoch`` picks the epoch) unless ``args.augment`` is False; validation
+    frames never are. ``args.in_memory`` reads both sets into memory once.
+    """
+    augmentation = Augmentation() if getattr(args, "augment", True) else None
+    in_memory, seed = bool(getattr(args, "in_memory", False)), int(getattr(args, "seed", 0))
+    train_set = SynthFrames(args.synth, config, split="train", augmentation=augmentation, in_memory=in_memory,
+                            seed=seed)
     if len(train_set) == 0:
         raise UsageError(f"--synth {args.synth}: no finished training frames (split 'train'); generate more rooms")
-    val_set = SynthFrames(args.synth, config, split="val")
+    val_set = SynthFrames(args.synth, config, split="val", in_memory=in_memory)
     if len(val_set) == 0:
         print(f"warning: {args.synth} has no 'val' frames; validating on the training frames", file=sys.stderr)
-        val_set = train_set
+        val_set = train_set if augmentation is None else SynthFrames(args.synth, config, split="train",
+                                                                      in_memory=in_memory)
     return train_set, val_set

@@ -20,8 +20,11 @@ Both functions are plain differentiable torch operations; run them on the device
 """
 from __future__ import annotations
 
-from core.errors import InputError
+import math
+
 import torch
+
+from core.errors import InputError
 
 # Pairs are processed in chunks so that each chunk's (B, pairs, voxels) work tensors hold at most
 # this many elements (~16 MB of float32 each); the full 70 x 70 x 50 grid with 16 pairs is 3.9 M.
@@ -143,3 +146,66 @@ def spatial_encoding(envelopes: torch.Tensor, speaker_pos_m: torch.Tensor, mic_p
         position = (delay - start_time_s) * sample_rate_hz
         chunks.append(_sample_linear(envelopes[:, pairs].contiguous(), position))
     return torch.cat(chunks, dim=1).reshape(batch, num_pairs, *grid_shape)
+
+
+def antialiased_envelope(envelopes: torch.Tensor, voxel_size_m: float, speed_of_sound_m_s: float,
+                         sample_rate_hz: float) -> torch.Tensor:
+    """Envelopes widened by a sliding maximum so that a voxel grid cannot step over their peaks.
+
+    A voxel centre lies within half a voxel diagonal, sqrt(3)/2 * a, of any point of its voxel, and a
+    round-trip delay changes by at most 2/c per metre moved (|grad t_X| = |u_s + u_m| / c <= 2 / c,
+    with u_s, u_m the unit vectors to the speaker and microphone). So the delay at the voxel nearest
+    to a reflector differs from the reflector's by at most sqrt(3) * a / c, and the maximum of the
+    envelope over that many samples either side of each sample keeps the reflector's full peak at its
+    nearest voxel. Without it a 3 kHz-wide pulse (a few centimetres of range) falls between the
+    centres of 11 cm voxels.
+
+    Args:
+        envelopes: (B, P, T) kernel envelopes.
+        voxel_size_m: voxel edge of the grid the envelopes will be read on.
+        speed_of_sound_m_s: the lowest speed of sound of the batch (the widest window).
+        sample_rate_hz: sampling rate of the kernels.
+    Returns:
+        (B, P, T) widened envelopes (unchanged when the window is under one sample).
+    """
+    if envelopes.ndim != 3:
+        raise EncodingInputError(f"envelopes must have shape (B, P, T), got {tuple(envelopes.shape)}")
+    if not voxel_size_m > 0 or not speed_of_sound_m_s > 0 or not sample_rate_hz > 0:
+        raise EncodingInputError(f"voxel_size_m={voxel_size_m!r}, speed_of_sound_m_s={speed_of_sound_m_s!r} and "
+                                 f"sample_rate_hz={sample_rate_hz!r} must all be positive")
+    half_width = int(math.ceil(math.sqrt(3.0) * voxel_size_m / speed_of_sound_m_s * sample_rate_hz))
+    if half_width < 1:
+        return envelopes
+    b, p, t = envelopes.shape
+    widened = torch.nn.functional.max_pool1d(envelopes.reshape(b * p, 1, t), kernel_size=2 * half_width + 1,
+                                             stride=1, padding=half_width)
+    return widened.reshape(b, p, t)
+
+
+def pair_statistics(encodings: torch.Tensor, pair_mask: torch.Tensor, log_floor: float = 1e-3) -> torch.Tensor:
+    """Order-invariant statistics over the pairs present: max, mean, standard deviation, mean of logs.
+
+    Any number and order of pairs gives the same four channels, and the cost of what follows does not
+    grow with the pair count. The mean of logs is the log of the geometric mean: large only where
+    every pair agrees that something reflects (an intersection of shells), which the max and the mean
+    cannot say.
+
+    Args:
+        encodings: (B, P, ...) each pair's encoding (e.g. (B, P, X, Y, Z) from :func:`spatial_encoding`).
+        pair_mask: (B, P) bool, True for the pairs present.
+        log_floor: added before the logarithm (envelopes are normalised to about unit RMS).
+    Returns:
+        (B, 4, ...) channels max, mean, std, mean of log(floor + value); zeros for a frame with no pair.
+    """
+    if pair_mask.shape != encodings.shape[:2]:
+        raise EncodingInputError(f"pair_mask has shape {tuple(pair_mask.shape)}; it must be (B, P) = "
+                                 f"{tuple(encodings.shape[:2])} to match the encodings")
+    shape = (*pair_mask.shape, *([1] * (encodings.ndim - 2)))
+    weight = pair_mask.reshape(shape).to(encodings.dtype)
+    count = weight.sum(1).clamp(min=1.0)
+    mean = (encodings * weight).sum(1) / count
+    variance = (((encodings - mean[:, None]) ** 2) * weight).sum(1) / count
+    maximum = torch.where(weight.bool(), encodings, torch.full_like(encodings, -torch.inf)).amax(1)
+    maximum = torch.where(torch.isfinite(maximum), maximum, torch.zeros_like(maximum))
+    logs = (torch.log(log_floor + encodings.clamp(min=0)) * weight).sum(1) / count
+    return torch.stack([maximum, mean, variance.clamp(min=0).sqrt(), logs], dim=1)

@@ -124,3 +124,41 @@ def visual_encoding(heatmaps: torch.Tensor, intrinsics: torch.Tensor, voxel_cent
                            padding_mode="border", align_corners=False)  # (B, J, N, 1)
     values = values[..., 0] * visible[:, None, :].to(values.dtype)
     return values.reshape(batch, heatmaps.shape[1], *grid_shape)
+
+
+def keypoint_rays(keypoints: torch.Tensor, intrinsics: torch.Tensor, points_m: torch.Tensor, image_size_px,
+                  sigma_px: float) -> torch.Tensor:
+    """Each joint's 2D detection as a Gaussian ray: confidence x exp(-d^2 / (2 sigma^2)) at every point,
+    with d the pixel distance between the point's projection and the joint's keypoint.
+
+    The analytic form of eq. 9 with a Gaussian heatmap: no heatmap is drawn, so the value is exact at
+    any point (a fine cube of 2 cm voxels as well as a coarse grid) and costs one projection a point.
+    Points behind the camera get 0; a keypoint with confidence 0 or NaN gives 0 everywhere.
+
+    Args:
+        keypoints: (B, J, 3) (u, v, confidence), pixels.
+        intrinsics: (B, 3, 3) camera matrices.
+        points_m: (B, J, ..., 3) camera-frame points, one set per joint (expand a shared grid).
+        image_size_px: (W, H), for the checks only (the Gaussian is not cut at the image's border).
+        sigma_px: width of the Gaussian, pixels.
+    Returns:
+        (B, J, ...) values in [0, 1].
+    """
+    if keypoints.ndim != 3 or keypoints.shape[-1] != 3:
+        raise EncodingInputError(f"keypoints must have shape (B, J, 3) as (u, v, confidence), got {tuple(keypoints.shape)}")
+    if points_m.shape[:2] != keypoints.shape[:2] or points_m.shape[-1] != 3:
+        raise EncodingInputError(f"points_m must have shape (B, J, ..., 3) with (B, J) = {tuple(keypoints.shape[:2])}, "
+                                 f"got {tuple(points_m.shape)}")
+    if not sigma_px > 0:
+        raise EncodingInputError(f"sigma_px={sigma_px!r} must be a positive width in image pixels")
+    heatmap_size(image_size_px, 1)
+    b, j = keypoints.shape[:2]
+    flat = points_m.reshape(b, -1, 3)
+    pixels, depth = project_points(flat, intrinsics.to(flat.dtype))
+    pixels = pixels.reshape(b, j, -1, 2)
+    depth = depth.reshape(b, j, -1)
+    distance2 = ((pixels - keypoints[:, :, None, :2].to(pixels.dtype)) ** 2).sum(-1)
+    confidence = torch.nan_to_num(keypoints[..., 2:3].to(pixels.dtype), nan=0.0).clamp(0, 1)
+    values = confidence * torch.exp(-0.5 * distance2 / sigma_px ** 2) * (depth > MIN_DEPTH_M).to(pixels.dtype)
+    values = torch.nan_to_num(values, nan=0.0)
+    return values.reshape(points_m.shape[:-1])

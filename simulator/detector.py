@@ -16,12 +16,39 @@ detector does:
 * a left/right limb pair (:data:`bodies.joints.LEFT_RIGHT_PAIRS`) swapped with probability
   ``swap_prob`` per pair and frame (the detector labels the left wrist as the right one);
 * confidence: Gaussian around ``confidence_mean`` (``occluded_confidence_mean`` for occluded
-  joints), minus ``confidence_drop_per_sigma`` per unit of the realised error in units of the
-  visible-joint sigma, clipped to [``min_confidence``, 1].
+  joints), less ``confidence_drop_per_m`` per metre of depth beyond ``reference_depth_m`` and up to
+  ``border_confidence_drop`` near the image border (linearly over the outer ``border_margin_frac``
+  of the width / height, measured at the true projection), clipped to [``min_confidence``, 1].
+  It is drawn independently of the pixel error just drawn: a detector does not know its own error,
+  and a confidence that did would tell the network how wrong each keypoint is. It depends only on
+  what a detector's score does depend on (occlusion, scale, position in the image).
 
 Output rows follow :data:`bodies.joints.JOINT_NAMES`: (u, v, confidence) in pixels. Missed joints
 and joints behind the camera are (0, 0, 0) as OpenPose writes them; keypoints that land outside
 the image keep their (u, v) and get confidence 0.
+
+How the default noise compares with published detector errors (numbers as published):
+
+* OpenPose (Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields",
+  CVPR 2017) runs at a 368 px input height by default and reports 61.8 AP on COCO test-dev (65.3 AP
+  on COCO val for the later OpenPose release, Cao et al., TPAMI 2021); HRNet-W32 at 256 x 192
+  (Sun et al., "Deep High-Resolution Representation Learning for Human Pose Estimation", CVPR 2019)
+  reports 74.4 AP on COCO val; on MPII, PCKh@0.5 is 88.5 % for convolutional pose machines (Wei et
+  al., CVPR 2016, OpenPose's single-person ancestor), 90.9 % for stacked hourglasses (Newell et al.,
+  ECCV 2016) and 92.3 % for HRNet-W32.
+* COCO's keypoint similarity (OKS) is built from the per-keypoint standard deviation of human
+  annotations relative to the object scale s = sqrt(segment area) (COCO keypoint evaluation,
+  cocoapi ``sigmas``): 0.026 nose, 0.079 shoulders, 0.072 elbows, 0.062 wrists, 0.107 hips, 0.087
+  knees, 0.089 ankles. For a standing adult s is roughly 0.4 x stature, so annotators scatter by
+  ~2.5 % (wrists) to ~4 % (hips) of stature; an AP of 60-75 means detections of COCO's varied, often
+  small and crowded people are on average wider than that.
+* This model's default, 1.5 px per axis at the 368 px input for a joint 3 m away, is a mean radial
+  error of 1.5 * sqrt(pi / 2) = 1.9 input px, i.e. 1.1 % of a 1.7 m person (176 input px tall at 3 m
+  behind a 914 px-focal, 1080 px-high camera) and 5.5 image px in a 1080 px image: the tight end,
+  a single unoccluded person in a well-lit room, below COCO's annotator spread. Occluded joints
+  (x 2.5), far joints (+15 % per metre), misses (2 %, 30 % when occluded) and left/right swaps (2 %
+  per pair) give the wide tail that the published AP figures reflect; raise ``noise_px_at_input``
+  to study detectors at the COCO-like end (about 2-3x the default).
 """
 from __future__ import annotations
 
@@ -55,9 +82,13 @@ class DetectorConfig:
         miss_prob: probability that any joint is not detected.
         occluded_miss_prob: probability that an occluded joint is not detected.
         swap_prob: probability, per left/right limb pair and frame, that the pair is swapped.
-        confidence_mean, confidence_std: confidence of a visible joint before the error penalty.
+        confidence_mean, confidence_std: confidence of a visible joint near the image centre at
+            ``reference_depth_m`` (mean and std of its Gaussian draw).
         occluded_confidence_mean: the same for an occluded joint.
-        confidence_drop_per_sigma: confidence lost per sigma of realised pixel error.
+        confidence_drop_per_m: confidence lost per metre of depth beyond ``reference_depth_m``.
+        border_margin_frac: width of the band along the image border, as a fraction of the image's
+            width (for u) and height (for v), over which confidence falls.
+        border_confidence_drop: confidence lost by a joint projected onto the image border.
         min_confidence: floor of the confidence of a detected joint.
     """
 
@@ -73,17 +104,20 @@ class DetectorConfig:
     confidence_mean: float = 0.8
     confidence_std: float = 0.08
     occluded_confidence_mean: float = 0.4
-    confidence_drop_per_sigma: float = 0.05
+    confidence_drop_per_m: float = 0.03
+    border_margin_frac: float = 0.05
+    border_confidence_drop: float = 0.2
     min_confidence: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("miss_prob", "occluded_miss_prob", "swap_prob", "confidence_mean",
-                     "occluded_confidence_mean", "min_confidence"):
+                     "occluded_confidence_mean", "min_confidence", "border_margin_frac",
+                     "border_confidence_drop"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise DetectorInputError(f"DetectorConfig.{name}={value} must be a probability in [0, 1]")
         for name in ("noise_px_at_input", "noise_growth_per_m", "min_noise_factor", "occluded_noise_factor",
-                     "confidence_std", "confidence_drop_per_sigma"):
+                     "confidence_std", "confidence_drop_per_m"):
             if not getattr(self, name) >= 0:
                 raise DetectorInputError(f"DetectorConfig.{name}={getattr(self, name)} must be >= 0")
         if self.detector_input_height_px <= 0 or self.reference_depth_m <= 0:
@@ -98,6 +132,18 @@ class DetectorConfig:
         depth_factor = np.maximum(self.min_noise_factor,
                                   1.0 + self.noise_growth_per_m * (np.asarray(depth_m, float) - self.reference_depth_m))
         return self.noise_px_at_input / image_scale * depth_factor
+
+    def mean_confidence(self, depth_m, uv_px, image_size_px, occluded) -> np.ndarray:
+        """Mean confidence (before the Gaussian draw and clipping) of joints at ``depth_m`` (N,), projected
+        at ``uv_px`` (N, 2) in an image of ``image_size_px`` (width, height), ``occluded`` (N,) bool."""
+        base = np.where(np.asarray(occluded, bool), self.occluded_confidence_mean, self.confidence_mean)
+        far_m = np.maximum(0.0, np.asarray(depth_m, float) - self.reference_depth_m)
+        size = np.asarray(image_size_px, float)
+        uv = np.asarray(uv_px, float)
+        # distance to the nearest border, per axis, in units of that axis's margin (0 on the border)
+        to_border = np.minimum(uv + 0.5, size - 0.5 - uv) / np.maximum(self.border_margin_frac * size, 1e-9)
+        border = np.clip(1.0 - to_border.min(axis=1), 0.0, 1.0) if self.border_margin_frac > 0 else 0.0
+        return base - self.confidence_drop_per_m * far_m - self.border_confidence_drop * border
 
 
 class DetectorModel:
@@ -156,9 +202,9 @@ class DetectorModel:
         error = unit_noise * sigma[:, None]
         uv = projected + error
 
-        error_in_sigmas = np.linalg.norm(error, axis=1) / np.maximum(cfg.noise_sigma_px(safe_depth, height), 1e-9)
-        mean = np.where(occluded, cfg.occluded_confidence_mean, cfg.confidence_mean)
-        confidence = mean + cfg.confidence_std * confidence_noise - cfg.confidence_drop_per_sigma * error_in_sigmas
+        # From the true projection, not the noisy one, and never from the error: independent of it.
+        mean = cfg.mean_confidence(safe_depth, projected, (width, height), occluded)
+        confidence = mean + cfg.confidence_std * confidence_noise
         confidence = np.clip(confidence, cfg.min_confidence, 1.0)
 
         keypoints = np.concatenate([uv, confidence[:, None]], axis=1)

@@ -5,7 +5,10 @@ checkpoints written by earlier versions.
 choices, types) as the commands had them before the codebase was split into its current modules;
 ``tests/data/checkpoint_v2_tiny.pt`` is a checkpoint ``network.train`` wrote then (config ``tiny``,
 one step). A change that alters either must be deliberate: update the file in the same commit and
-say why.
+say why. Deliberate changes so far (issue 13): ``network.train --config`` gained the coarse-to-fine
+presets ``c2f``, ``c2f_small`` and ``c2f_tiny``, and ``--no-augment`` / ``--in-memory``;
+``network.evaluate`` gained ``--vision-checkpoint`` and the methods ``vision_mean_stature``,
+``vision_learned`` and ``geometric``.
 """
 from __future__ import annotations
 

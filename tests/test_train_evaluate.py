@@ -113,10 +113,13 @@ def test_tables_have_the_papers_layout():
 
 def test_ablation_pair_masks():
     pairs = torch.tensor([[[s, m] for s in range(2) for m in range(2)]])     # (1, 4, 2): 00 01 10 11
-    batch = {"pair_index": pairs, "pair_mask": torch.tensor([[True, True, True, True]])}
+    # microphone i 2 cm above speaker i: (0, 0) and (1, 1) are co-located, (0, 1) and (1, 0) are 1 m apart
+    speakers = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+    geometry = {"speaker_pos": speakers, "mic_pos": speakers + torch.tensor([0.0, -0.02, 0.0])}
+    batch = {"pair_index": pairs, "pair_mask": torch.tensor([[True, True, True, True]]), **geometry}
     assert ev.mask_half_pairs(batch)["pair_mask"].tolist() == [[True, True, False, False]]
     assert ev.mask_colocated_only(batch)["pair_mask"].tolist() == [[True, False, False, True]]
-    padded = {"pair_index": pairs, "pair_mask": torch.tensor([[True, True, True, False]])}
+    padded = {"pair_index": pairs, "pair_mask": torch.tensor([[True, True, True, False]]), **geometry}
     assert ev.mask_half_pairs(padded)["pair_mask"].tolist() == [[True, True, False, False]]   # ceil(3 / 2)
     assert ev.mask_colocated_only(padded)["pair_mask"].tolist() == [[True, False, False, False]]
 
@@ -150,7 +153,7 @@ def test_store_and_real_frames_collate_with_a_pair_mask(store, posekernel_root):
     cam_to_world = np.asarray(item["cam_to_world"], float)
     corner_world = cam_to_world @ np.r_[floor_grid.voxel_to_camera(np.array([-0.5, -0.5, -0.5])), 1.0]
     assert corner_world[2] == pytest.approx(0.0, abs=1e-6)      # bottom face on the floor (z = 0)
-    heatmaps = tr.PoseKernelLifter(TINY)(tr.model_inputs(batch))
+    heatmaps = tr.build_lifter(TINY)(tr.model_inputs(batch))
     assert heatmaps[-1].shape == (2, 15) + TINY.grid_shape
 
 
@@ -293,7 +296,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(pretrained, store
     out = tmp_path / "run"
     shutil.copytree(pretrained, out)
     before = sha(out / "pretrain" / "last.pt")
-    monkeypatch.setattr(tr, "heatmap_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(tr, "training_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
     rc = tr.main(["--pretrain", "synth", "--synth", str(store), "--out", str(out), "--epochs", "2", "--resume"] + FAST)
     assert rc == 1
     err = capsys.readouterr().err
@@ -359,7 +362,11 @@ def test_evaluate_writes_metrics_tables_and_picture(pretrained, store, posekerne
                     "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["frames"] == 4 and metrics["minors"] + metrics["adults"] == 4
-    assert set(metrics["methods"]) == {"ours", "vision_avg_height", "vision_half_pairs", "colocated_only"}
+    assert set(metrics["methods"]) == {"ours", "vision_avg_height", "vision_mean_stature", "geometric",
+                                       "vision_half_pairs", "colocated_only"}
+    assert metrics["rooms"] == 2 and "at least 5" in metrics["intervals_note"]     # too few rooms: no intervals
+    assert metrics["methods"]["ours"]["intervals"]["mpjpe_cm"]["adult"]["Mean"]["low"] is None
+    assert "at least 5" in (out / "tables.md").read_text()
     ours = metrics["methods"]["ours"]
     assert set(ours["mpjpe_cm"]) == {"minor", "adult"} and list(ours["mpjpe_cm"]["adult"]) == list(ev.GROUPS)
     assert set(ours["pck"]["adult"]) == {"10", "20", "30", "40"}
@@ -385,6 +392,12 @@ def test_evaluate_writes_metrics_tables_and_picture(pretrained, store, posekerne
     assert ev.main(["--checkpoint", str(ckpt), "--data", str(store), "--methods", "audio_only",
                     "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     assert "--audio-checkpoint" in capsys.readouterr().err
+    assert ev.main(["--checkpoint", str(ckpt), "--data", str(store), "--methods", "vision_learned",
+                    "--out", str(tmp_path / "v"), "--no-progress"]) == 2
+    assert "--vision-checkpoint" in capsys.readouterr().err
+    assert ev.main(["--checkpoint", str(ckpt), "--data", str(store), "--methods", "vision_learned", "--vision-checkpoint",
+                    str(ckpt), "--out", str(tmp_path / "v"), "--no-progress"]) == 2     # ours uses audio: refused
+    assert "use_audio=True" in capsys.readouterr().err and not (tmp_path / "v" / "metrics.json").exists()
 
 
 def test_torchrun_splits_the_epoch_over_processes(store, tmp_path):

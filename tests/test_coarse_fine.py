@@ -1,0 +1,166 @@
+"""The coarse-to-fine lifter and the encoding pieces it stands on, each against a closed form:
+
+* anti-aliased audio encoding: a point reflector's delay shell keeps >= 0.7 of its peak at the voxel
+  nearest to it, at every preset resolution (and without the anti-aliasing it does not at 11 cm);
+* pair statistics and the lifter are invariant to the order and count of pairs, padding included;
+* soft-argmax decoding returns the centre of a Gaussian volume;
+* the network learns on exact synthetic frames; checkpoints of the other architecture are refused.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from network.coarse_fine import CoarseToFineLifter, joint_l1_loss, soft_argmax_points
+from network.config import CONFIGS, get_config
+from network.lifters import build_lifter, training_loss
+from network.model import synthetic_batch
+from pipeline.grid import voxel_centers_camera
+from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding
+from simulator.signals import ChirpPlan, band_window
+
+FS = 96_000.0
+SPEED = 343.0
+
+
+def band_limited_echo(delay_s: float, band_hz, samples: int = 4800) -> np.ndarray:
+    """A unit reflector's pose kernel: an impulse at ``delay_s`` seen through one speaker's band."""
+    freqs = np.fft.rfftfreq(samples, 1 / FS)
+    spectrum = np.exp(-2j * np.pi * freqs * delay_s) * band_window(freqs, band_hz, 500.0)
+    return np.fft.irfft(spectrum, samples)
+
+
+def shell_value_at_nearest_voxel(config, point_m, speaker_m, mic_m, band_hz, antialias: bool) -> float:
+    """Encoded value at the voxel nearest a reflector, over the envelope's peak."""
+    delay = (np.linalg.norm(point_m - speaker_m) + np.linalg.norm(point_m - mic_m)) / SPEED
+    envelope = kernel_envelope(torch.tensor(band_limited_echo(delay, band_hz))[None, None])
+    peak = float(envelope.max())
+    if antialias:
+        envelope = antialiased_envelope(envelope, config.voxel_size_m, SPEED, FS)
+    pose = torch.eye(4, dtype=torch.float64)[None]
+    pose[0, :3, 3] = torch.tensor(config.grid_center_m) - torch.tensor(config.extent_m) / 2
+    centers = voxel_centers_camera(pose, config.grid_shape, config.voxel_size_m)
+    nearest = torch.linalg.vector_norm(centers - torch.tensor(point_m), dim=-1).argmin()
+    center = centers.reshape(-1, 3)[nearest][None, None, None, None]
+    value = spatial_encoding(envelope, torch.tensor(speaker_m)[None, None], torch.tensor(mic_m)[None, None],
+                             center, SPEED, FS)
+    return float(value.reshape(-1)[0]) / peak
+
+
+def _reflectors(config, count: int, seed: int):
+    rng = np.random.default_rng(seed)
+    half = np.array(config.extent_m) / 2 - config.voxel_size_m
+    bands = ChirpPlan().speaker_bands_hz()
+    for k in range(count):
+        point = np.array(config.grid_center_m) + rng.uniform(-half, half)
+        speaker = rng.uniform([-1.5, -0.5, -0.2], [1.5, 0.5, 0.2])
+        mic = speaker + (0.0 if k % 2 else 1.0) * rng.uniform(-1.0, 1.0, 3)   # co-located and separated pairs
+        yield point, speaker, mic, tuple(bands[k % len(bands)])
+
+
+@pytest.mark.parametrize("preset", sorted(CONFIGS))
+def test_antialiased_shell_keeps_its_peak_at_the_nearest_voxel(preset):
+    config = get_config(preset)
+    values = [shell_value_at_nearest_voxel(config, *reflector, antialias=True)
+              for reflector in _reflectors(config, 40, seed=1)]
+    assert min(values) >= 0.7, (preset, min(values))
+
+
+def test_without_antialiasing_a_coarse_grid_steps_over_the_shell():
+    config = get_config("small")       # 11 cm voxels
+    values = [shell_value_at_nearest_voxel(config, *reflector, antialias=False)
+              for reflector in _reflectors(config, 40, seed=1)]
+    assert min(values) < 0.3
+
+
+def test_antialiasing_window_is_the_largest_delay_step_within_a_voxel():
+    # A single-sample spike widened by max-pooling spans exactly 2 * ceil(sqrt(3) a / c * fs) + 1 samples.
+    spike = torch.zeros(1, 1, 400)
+    spike[..., 200] = 1.0
+    for voxel in (0.05, 0.11, 0.22):
+        half = math.ceil(math.sqrt(3) * voxel / SPEED * FS)
+        widened = antialiased_envelope(spike, voxel, SPEED, FS)
+        assert int(widened.sum()) == 2 * half + 1
+        assert float(widened[..., 200 - half]) == 1.0 and float(widened[..., 200 - half - 1]) == 0.0
+
+
+def test_pair_statistics_by_hand_and_invariant_to_order_and_padding():
+    enc = torch.tensor([[[1.0], [3.0], [100.0]]])          # (B=1, P=3, N=1); the third pair is padding
+    mask = torch.tensor([[True, True, False]])
+    stats = pair_statistics(enc, mask, log_floor=0.0)[0, :, 0]
+    assert stats.tolist() == pytest.approx([3.0, 2.0, 1.0, math.log(3.0) / 2])
+    rng = torch.Generator().manual_seed(0)
+    enc = torch.rand(2, 6, 4, 5, 3, generator=rng)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    a = pair_statistics(enc, mask)
+    b = pair_statistics(enc[:, order], mask[:, order])
+    assert torch.allclose(a, b, atol=1e-6)
+    assert torch.allclose(pair_statistics(enc[1:, :4], mask[1:, :4]), a[1:], atol=1e-6)
+
+
+def test_soft_argmax_returns_the_centre_of_a_gaussian_volume():
+    # A Gaussian in log space (logits -|x - mu|^2 / 2 s^2) sampled on a fine grid far from the edges: its
+    # softmax is the discrete Gaussian, whose mean is mu to within the grid's aliasing (tiny for s >= 1 voxel).
+    axis = torch.arange(30, dtype=torch.float64) * 0.02
+    points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)[None, None]   # (1, 1, 30, 30, 30, 3)
+    for mu, sigma in (((0.301, 0.287, 0.312), 0.03), ((0.25, 0.35, 0.3), 0.05)):
+        logits = -((points - torch.tensor(mu)) ** 2).sum(-1) / (2 * sigma**2)
+        estimate = soft_argmax_points(logits[:, 0][:, None].expand(1, 2, -1, -1, -1), points)
+        assert torch.allclose(estimate, torch.tensor(mu, dtype=torch.float32).expand(1, 2, 3), atol=1e-5)
+
+
+def test_l1_loss_ignores_unknown_joints():
+    truth = torch.zeros(1, 15, 3)
+    truth[0, 3] = float("nan")
+    pred = torch.full((1, 15, 3), 0.1)
+    assert float(joint_l1_loss(pred, truth)) == pytest.approx(0.1)
+
+
+def test_the_lifter_is_invariant_to_pair_order_and_padding():
+    config = get_config("c2f_tiny")
+    torch.manual_seed(0)
+    model = CoarseToFineLifter(config).eval()
+    for p in model.parameters():        # random heads, so the output depends on the inputs
+        torch.nn.init.normal_(p, std=0.1)
+    batch, _ = synthetic_batch(config, batch_size=1, num_pairs=5, seed=3)
+    order = torch.tensor([4, 2, 0, 3, 1])
+    shuffled = {**batch, "pair_index": batch["pair_index"][:, order], "kernels": batch["kernels"][:, order]}
+    padded = {**batch, "kernels": torch.cat([batch["kernels"], batch["kernels"][:, :2] * 7], 1),
+              "pair_index": torch.cat([batch["pair_index"], batch["pair_index"][:, :2]], 1),
+              "pair_mask": torch.tensor([[True] * 5 + [False] * 2])}
+    with torch.no_grad():
+        reference = model(batch).joints
+        assert torch.allclose(model(shuffled).joints, reference, atol=1e-5)
+        assert torch.allclose(model(padded).joints, reference, atol=1e-5)
+        two = {**batch, "pair_mask": torch.tensor([[True, True, False, False, False]])}
+        assert torch.isfinite(model(two).joints).all()
+
+
+def test_the_lifter_learns_exact_frames():
+    config = get_config("c2f_tiny")
+    torch.manual_seed(0)
+    model = build_lifter(config)
+    optimizer = torch.optim.Adam(model.parameters(), 3e-3)
+    batch, joints = synthetic_batch(config, batch_size=2, num_pairs=4, seed=0)
+    batch["joints3d"] = joints
+    with torch.no_grad():
+        before = float((model(batch).joints - joints).norm(dim=-1).mean())
+    for _ in range(60):
+        loss = training_loss(config, model(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = float((model(batch).joints - joints).norm(dim=-1).mean())
+    assert after < 0.5 * before, (before, after)
+
+
+def test_a_checkpoint_of_the_other_architecture_is_refused(tmp_path):
+    from network.checkpoints import CheckpointError, check_config
+
+    with pytest.raises(CheckpointError, match="arch"):
+        check_config(tmp_path / "c.pt", get_config("c2f_tiny"), get_config("tiny"))
