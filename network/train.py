@@ -82,7 +82,7 @@ from network.checkpoints import (   # noqa: F401 - re-exported: users import the
     trained_pair_counts,
 )
 from network.commands import UsageError, claim_run_dir, one_line_worker_errors
-from network.config import NetworkConfig, get_config
+from network.config import DEFAULT_CONFIG, NetworkConfig, get_config
 from network.data import (
     REAL_DATA_HELP,
     batch_to_device,
@@ -419,7 +419,7 @@ def _resolve_config(args, sources: list[Path]) -> NetworkConfig:
                 return cfg
     if requested is None:
         overrides = {k: False for flag, k in (("no_vision", "use_vision"), ("no_audio", "use_audio")) if getattr(args, flag)}
-        requested = get_config("paper", **overrides)
+        requested = get_config(DEFAULT_CONFIG, **overrides)
     return requested
 
 
@@ -516,7 +516,7 @@ def run(args: TrainConfig) -> None:
     if not phases:
         raise UsageError("nothing to do: give --pretrain synth and/or --finetune real")
     args = checked(args)
-    out = Path(args.out or f"runs/{args.config or 'paper'}")
+    out = Path(args.out or f"runs/{args.config or DEFAULT_CONFIG}")
     finetune_envs, test_envs = _check_inputs(args, phases, out)
     sources = [out / phases[0] / "last.pt"] + ([Path(args.init)] if args.init else []) + \
               ([out / "finetune" / "last.pt"] if len(phases) > 1 else [])

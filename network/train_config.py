@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from core.checks import check_finite_array, check_number, check_whole
 from network.commands import UsageError
-from network.config import CONFIGS
+from network.config import CONFIGS, DEFAULT_CONFIG
 from network.inference import resolve_device
 
 __all__ = ["DEFAULT_REAL", "DEFAULT_SYNTH", "TrainConfig", "add_arguments", "checked", "default_lr"]
@@ -51,8 +51,8 @@ class TrainConfig:
         None, "real data: the voxel grid's centre in the camera frame, m (default: the config's grid_center_m, "
               "0 0.2 3.5)", nargs=3, metavar=("X", "Y", "Z"))
     init: str | None = _option(None, "checkpoint to start from (needed by --finetune without --pretrain)")
-    config: str | None = _option(None, "network size (default: the checkpoint's with --init/--resume, else "
-                                       "'paper')", choices=sorted(CONFIGS))
+    config: str | None = _option(None, "network preset (default: the checkpoint's with --init/--resume, else "
+                                       f"{DEFAULT_CONFIG!r}; 'paper' is the paper's network)", choices=sorted(CONFIGS))
     no_vision: bool = _option(False, "train the audio-only ablation (use_vision=False)")
     no_audio: bool = _option(False, "train the vision-only ablation (use_audio=False)")
     epochs: int = _option(70, "epochs of pretraining (and fine-tuning; default 70)")
