@@ -4,7 +4,6 @@ Pure formatting of numbers that :mod:`experiments.paper_tables` measured. Public
 """
 from __future__ import annotations
 
-import math
 import os
 import platform
 
@@ -13,6 +12,7 @@ import numpy as np
 from experiments.claims import CLAIM_TITLES, CLAIMS, UNDETERMINED, finite
 from experiments.paper_numbers import GROUPS, OUR_SOURCE, PAPER_ANALOGUE, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, PCK_T
 from network.bootstrap import Interval
+from network.evaluate import jsonable  # noqa: F401 - re-exported: paper_tables writes its JSON with it
 from network.inference import METHOD_LABELS
 
 __all__ = ["METHOD_ORDER", "format_claims", "format_paper_tables", "jsonable", "machine", "plot_mpjpe_by_height"]
@@ -126,23 +126,6 @@ def plot_mpjpe_by_height(path, heights_m, errors: dict, bin_m: float = 0.1) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def jsonable(v):
-    """``v`` with numpy scalars as Python numbers, intervals as dicts and NaN/inf as None (JSON has neither)."""
-    if isinstance(v, Interval):
-        return jsonable(v.to_dict())
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(float(v)) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def machine() -> dict:

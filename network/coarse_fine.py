@@ -32,6 +32,7 @@ from torch import nn
 
 from bodies.joints import NUM_JOINTS
 from network.config import NetworkConfig
+from network.data import pair_positions
 from pipeline.grid import voxel_centers_camera
 from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding
 from pipeline.visual_encoding import keypoint_rays
@@ -135,14 +136,9 @@ class CoarseToFineLifter(nn.Module):
 
     # -- encodings (geometry, float32) --------------------------------------------------------------
     def _pairs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index = batch["pair_index"].long().clamp(min=0)
-        speakers, mics = batch["speaker_pos"].float(), batch["mic_pos"].float()
-        s = index[..., 0].clamp(max=speakers.shape[1] - 1)
-        m = index[..., 1].clamp(max=mics.shape[1] - 1)
-        speaker = torch.gather(speakers, 1, s[..., None].expand(-1, -1, 3))
-        mic = torch.gather(mics, 1, m[..., None].expand(-1, -1, 3))
+        speaker, mic = pair_positions(batch["pair_index"], batch["speaker_pos"], batch["mic_pos"])
         mask = batch.get("pair_mask")
-        mask = torch.ones(index.shape[:2], dtype=torch.bool, device=index.device) if mask is None else mask.bool()
+        mask = torch.ones(speaker.shape[:2], dtype=torch.bool, device=speaker.device) if mask is None else mask.bool()
         return speaker, mic, mask
 
     def _audio(self, envelopes, speaker, mic, mask, points, speed) -> torch.Tensor:
@@ -151,8 +147,12 @@ class CoarseToFineLifter(nn.Module):
         return pair_statistics(encodings, mask)
 
     def _envelopes(self, batch: dict, voxel_m: float) -> torch.Tensor:
+        """The kernels' envelopes anti-aliased for ``voxel_m``; the envelope itself is computed once per
+        forward (``batch["_envelopes"]``, set by :meth:`forward`) and shared by both stages."""
         cfg = self.config
-        envelopes = kernel_envelope(batch["kernels"][..., :cfg.kernel_samples].float())
+        envelopes = batch.get("_envelopes")
+        if envelopes is None:
+            envelopes = kernel_envelope(batch["kernels"][..., :cfg.kernel_samples].float())
         speed = float(batch["speed_of_sound"].float().min())
         return antialiased_envelope(envelopes, voxel_m, speed, cfg.sample_rate_hz)
 
@@ -213,6 +213,10 @@ class CoarseToFineLifter(nn.Module):
 
     def forward(self, batch: dict) -> LifterOutput:
         """Args: the batch of :meth:`network.model.PoseKernelLifter.forward` (same keys and shapes)."""
+        if self.config.use_audio:
+            with torch.autocast(device_type=batch["kernels"].device.type, enabled=False):
+                batch = {**batch, "_envelopes": kernel_envelope(
+                    batch["kernels"][..., :self.config.kernel_samples].float())}
         coarse_logits, coarse_joints = self.coarse_stage(batch)
         centers = coarse_joints.detach()
         joints = self.fine_stage(batch, centers)

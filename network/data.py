@@ -49,6 +49,7 @@ from pipeline.grid import VoxelGrid
 __all__ = [
     "COLOCATED_DISTANCE_M",
     "colocated_pair_mask",
+    "pair_positions",
     "LABEL_KEYS",
     "MODEL_KEYS",
     "REQUIRED_MODEL_KEYS",
@@ -92,6 +93,20 @@ REQUIRED_STORE_ARRAYS = ("kernels", "kernel_scale", "pair_index", "speaker_pos",
 COLOCATED_DISTANCE_M = 0.05
 
 
+def pair_positions(pair_index: torch.Tensor, speaker_pos: torch.Tensor,
+                   mic_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, P, 3) speaker and (B, P, 3) microphone of each pair, float32.
+
+    Args: ``pair_index`` (B, P, 2) (speaker, microphone), ``speaker_pos`` (B, S, 3), ``mic_pos`` (B, M, 3).
+    Indices are clamped into range, so padded pairs read a real transducer (their ``pair_mask`` is False).
+    """
+    index = pair_index.long().clamp(min=0)
+    speakers, mics = speaker_pos.float(), mic_pos.float()
+    speaker = torch.gather(speakers, 1, index[..., 0].clamp(max=speakers.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    mic = torch.gather(mics, 1, index[..., 1].clamp(max=mics.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    return speaker, mic
+
+
 def colocated_pair_mask(pair_index: torch.Tensor, speaker_pos: torch.Tensor, mic_pos: torch.Tensor,
                         max_distance_m: float = COLOCATED_DISTANCE_M) -> torch.Tensor:
     """(B, P) bool: pairs whose microphone lies within ``max_distance_m`` of their speaker.
@@ -99,10 +114,7 @@ def colocated_pair_mask(pair_index: torch.Tensor, speaker_pos: torch.Tensor, mic
     By the rig's geometry, not by equal indices: in a separated rig speaker i and microphone i are unrelated
     transducers metres apart. Args: ``pair_index`` (B, P, 2), ``speaker_pos`` (B, S, 3), ``mic_pos`` (B, M, 3).
     """
-    index = pair_index.long().clamp(min=0)
-    speakers, mics = speaker_pos.float(), mic_pos.float()
-    speaker = torch.gather(speakers, 1, index[..., 0].clamp(max=speakers.shape[1] - 1)[..., None].expand(-1, -1, 3))
-    mic = torch.gather(mics, 1, index[..., 1].clamp(max=mics.shape[1] - 1)[..., None].expand(-1, -1, 3))
+    speaker, mic = pair_positions(pair_index, speaker_pos, mic_pos)
     return torch.linalg.vector_norm(speaker - mic, dim=-1) <= max_distance_m
 
 

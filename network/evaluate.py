@@ -88,6 +88,7 @@ __all__ = [
     "evaluate",
     "format_tables",
     "joint_errors_cm",
+    "jsonable",
     "main",
     "metric_intervals",
     "mpjpe_by_group",
@@ -270,13 +271,16 @@ def format_tables(results: dict, thresholds_cm=PCK_THRESHOLDS_CM, header: str = 
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with numpy scalars as Python values, intervals as dicts and NaN/inf as None (JSON has neither)."""
     if isinstance(value, Interval):
-        return _jsonable(value.to_dict())
+        return jsonable(value.to_dict())
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
     if isinstance(value, (float, np.floating)):
         return None if not math.isfinite(float(value)) else float(value)
     if isinstance(value, (np.integer,)):
@@ -481,7 +485,7 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
         "intervals_note": note, "mean_stature_m": mean_stature_m, "mean_stature_note": stature_note,
         "groups": list(GROUPS), "thresholds_cm": list(thresholds_cm), "methods": results,
     }
-    write_json(out_dir / "metrics.json", _jsonable(summary), WRITER)
+    write_json(out_dir / "metrics.json", jsonable(summary), WRITER)
     where = ", ".join(f"{k} {v}" for k, v in data_info.items() if k != "source")
     header = (f"# PoseKernelLifter evaluation\n\nCheckpoint `{checkpoint}` (config {config.name!r}); data `{data}` "
               f"({data_info['source']}, {where}); {len(truth)} frames from {len(np.unique(rooms))} rooms: "

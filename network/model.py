@@ -33,7 +33,7 @@ from torch import nn
 
 from bodies.joints import NUM_JOINTS
 from network.config import NetworkConfig
-from network.data import REQUIRED_MODEL_KEYS
+from network.data import REQUIRED_MODEL_KEYS, pair_positions
 from pipeline.grid import voxel_centers_camera
 from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, spatial_encoding
 from pipeline.visual_encoding import keypoint_heatmaps, visual_encoding
@@ -163,12 +163,7 @@ class PoseKernelLifter(nn.Module):
         """
         cfg = self.config
         kernels = batch["kernels"][..., :cfg.kernel_samples].float()
-        index = batch["pair_index"].long().clamp(min=0)
-        speakers, mics = batch["speaker_pos"].float(), batch["mic_pos"].float()
-        index_s = index[..., 0].clamp(max=speakers.shape[1] - 1)
-        index_m = index[..., 1].clamp(max=mics.shape[1] - 1)
-        speaker = torch.gather(speakers, 1, index_s[..., None].expand(-1, -1, 3))
-        mic = torch.gather(mics, 1, index_m[..., None].expand(-1, -1, 3))
+        speaker, mic = pair_positions(batch["pair_index"], batch["speaker_pos"], batch["mic_pos"])
         if centers is None:
             centers = self.voxel_centers(batch["grid_to_camera"])
         envelopes = kernel_envelope(kernels)
