@@ -16,7 +16,9 @@ import sys
 
 import numpy as np
 
+from core.checks import check_whole
 from core.cli import run_command
+from core.errors import InputError
 from core.outputs import claim_output_file, write_json
 from network.bootstrap import paired_room_bootstrap, room_bootstrap
 from network.checkpoints import load_model
@@ -42,7 +44,8 @@ def frame_mpjpe_cm(checkpoint: str, data: str, split: str, batch_size: int) -> d
 def compare(a: dict, b: dict, resamples: int = 2000) -> dict:
     """The paired comparison of two :func:`frame_mpjpe_cm` results on the same frames."""
     if not np.array_equal(a["index"], b["index"]):
-        raise ValueError("the two checkpoints did not predict the same frames")
+        raise InputError("the two checkpoints read different frames of the store (their configurations select "
+                         "different frames); compare checkpoints trained for the same data")
     ratio = paired_room_bootstrap(b["mpjpe_cm"], a["mpjpe_cm"], a["room_id"], compare=lambda x, y: x / y,
                                   resamples=resamples)
     verdict = ("B is better" if ratio.high < 1 else "A is better" if ratio.low > 1 else
@@ -65,6 +68,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> int:
+        check_whole("--batch-size", args.batch_size, minimum=1)
         if args.json:
             claim_output_file(args.json, "--json", WRITER, (".json",))
         a = frame_mpjpe_cm(args.a, args.data, args.split, args.batch_size)
