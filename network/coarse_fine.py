@@ -147,12 +147,14 @@ class CoarseToFineLifter(nn.Module):
         return pair_statistics(encodings, mask)
 
     def _envelopes(self, batch: dict, voxel_m: float) -> torch.Tensor:
-        """The kernels' envelopes anti-aliased for ``voxel_m``; the envelope itself is computed once per
+        """The kernels' envelopes, anti-aliased for ``voxel_m`` when the config says so; the envelope itself is computed once per
         forward (``batch["_envelopes"]``, set by :meth:`forward`) and shared by both stages."""
         cfg = self.config
         envelopes = batch.get("_envelopes")
         if envelopes is None:
             envelopes = kernel_envelope(batch["kernels"][..., :cfg.kernel_samples].float())
+        if not cfg.antialias_encoding:
+            return envelopes
         speed = float(batch["speed_of_sound"].float().min())
         return antialiased_envelope(envelopes, voxel_m, speed, cfg.sample_rate_hz)
 

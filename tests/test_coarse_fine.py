@@ -76,6 +76,39 @@ def test_without_antialiasing_a_coarse_grid_steps_over_the_shell():
     assert min(values) < 0.3
 
 
+@pytest.mark.parametrize("preset", ["small", "c2f_small"])
+def test_both_networks_read_the_antialiased_shell_when_configured(preset):
+    """The networks' own audio read-out keeps the shell's peak at the nearest voxel, and only with the field on."""
+    from network.model import PoseKernelLifter
+
+    on = get_config(preset)
+    point, speaker, mic, band = next(r for r in _reflectors(on, 40, seed=1)
+                                     if shell_value_at_nearest_voxel(on, *r, antialias=False) < 0.5)
+    delay = (np.linalg.norm(point - speaker) + np.linalg.norm(point - mic)) / SPEED
+    kernel = torch.tensor(band_limited_echo(delay, band), dtype=torch.float32)[None, None]
+    peak = float(kernel_envelope(kernel).max())
+    batch = {"kernels": kernel, "pair_index": torch.zeros(1, 1, 2, dtype=torch.long),
+             "speaker_pos": torch.tensor(speaker, dtype=torch.float32)[None, None],
+             "mic_pos": torch.tensor(mic, dtype=torch.float32)[None, None],
+             "speed_of_sound": torch.tensor([SPEED], dtype=torch.float32)}
+    pose = torch.eye(4, dtype=torch.float64)[None]
+    pose[0, :3, 3] = torch.tensor(on.grid_center_m) - torch.tensor(on.extent_m) / 2
+    centers = voxel_centers_camera(pose, on.grid_shape, on.voxel_size_m)
+    nearest = centers.reshape(-1, 3)[torch.linalg.vector_norm(centers - torch.tensor(point), dim=-1).argmin()]
+    center = nearest.float().reshape(1, 1, 1, 1, 3)
+    values = {}
+    for flag in (True, False):
+        config = on.replace(antialias_encoding=flag)
+        if config.arch == "paper":
+            values[flag] = float(PoseKernelLifter(config).audio_encoding(batch, center).max()) / peak
+        else:
+            model = CoarseToFineLifter(config)
+            envelopes = model._envelopes(batch, config.voxel_size_m)
+            values[flag] = float(spatial_encoding(envelopes, batch["speaker_pos"], batch["mic_pos"], center, SPEED,
+                                                  FS).max()) / peak
+    assert values[True] >= 0.7 > values[False] + 0.2, values
+
+
 def test_antialiasing_window_is_the_largest_delay_step_within_a_voxel():
     # A single-sample spike widened by max-pooling spans exactly 2 * ceil(sqrt(3) a / c * fs) + 1 samples.
     spike = torch.zeros(1, 1, 400)
