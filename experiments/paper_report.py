@@ -9,13 +9,17 @@ import platform
 
 import numpy as np
 
+from core.outputs import atomic_write, png_metadata
 from experiments.claims import CLAIM_TITLES, CLAIMS, UNDETERMINED, finite
 from experiments.paper_numbers import GROUPS, OUR_SOURCE, PAPER_ANALOGUE, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, PCK_T
 from network.bootstrap import Interval
 from network.evaluate import jsonable  # noqa: F401 - re-exported: paper_tables writes its JSON with it
 from network.inference import METHOD_LABELS
 
-__all__ = ["METHOD_ORDER", "format_claims", "format_paper_tables", "jsonable", "machine", "plot_mpjpe_by_height"]
+__all__ = ["METHOD_ORDER", "WRITER", "format_claims", "format_paper_tables", "jsonable", "machine",
+           "plot_mpjpe_by_height"]
+
+WRITER = "experiments.paper_tables"   # the command whose outputs these are (core.outputs ownership marks)
 
 METHOD_ORDER = ("vision_avg_height", "vision_mean_stature", "vision_learned", "geometric", "audio_only",
                 "vision_half_pairs", "colocated_only", "ours")
@@ -124,7 +128,7 @@ def plot_mpjpe_by_height(path, heights_m, errors: dict, bin_m: float = 0.1) -> N
     ax.set_title("MPJPE by subject height (synthetic test rooms)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100, metadata=png_metadata(WRITER)))
     plt.close(fig)
 
 

@@ -53,6 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError, TargetMissedError
+from core.cli import run_command
+from core.outputs import atomic_write
+from network.commands import claim_run_dir
 from experiments.claims import (  # noqa: F401 - re-exported: the claim rules and verdicts, as before
     CLAIM_TITLES,
     CLAIMS,
@@ -80,6 +83,7 @@ from experiments.paper_report import (  # noqa: F401 - re-exported
     METHOD_ORDER,
     format_claims,
     format_paper_tables,
+    WRITER,
     jsonable,
     machine,
     plot_mpjpe_by_height,
@@ -447,8 +451,8 @@ def write_report(out_dir: Path, scale: Scale, preds: dict, results: dict, claims
     for method, r in results.items():
         if r.get("frames_scored", len(heights)) < len(heights):
             frames_note += f" {method}: {r['frames_scored']} of {len(heights)} frames scored (the others have no co-located pair)."
-    (out_dir / "tables.md").write_text(format_paper_tables(results, frames_note, banner))
-    (out_dir / "claims.md").write_text(format_claims(claims, banner))
+    _write_text(out_dir / "tables.md", format_paper_tables(results, frames_note, banner))
+    _write_text(out_dir / "claims.md", format_claims(claims, banner))
     plot_mpjpe_by_height(out_dir / "mpjpe_by_height.png", heights,
                          {m: frame_errors_cm(main_pred, m) for m in ("vision_avg_height", "ours")})
     cross = json.loads((out_dir / "evaluate" / "metrics.json").read_text()) if rc == 0 else {}
@@ -461,15 +465,27 @@ def write_report(out_dir: Path, scale: Scale, preds: dict, results: dict, claims
                "shadow_cm": {k: mean_cm(v, "ours") for k, v in preds["shadow"].items()},
                "cross_check_evaluate_cli": {"exit_code": rc, "ours_mpjpe_cm_cli": cli_ours,
                                             "ours_mpjpe_cm_here": results["ours"]["mpjpe_cm"]}}
-    (out_dir / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2))
+    _write_text(out_dir / "metrics.json", json.dumps(jsonable(metrics), indent=2))
     return metrics
+
+
+OUTPUT_FILES = ("tables.md", "claims.md", "metrics.json", "run.json", "mpjpe_by_height.png")
+
+
+def _made_by_old_paper_tables(path: Path) -> bool:
+    """A results folder this driver wrote before output folders got their marker: only its own files."""
+    names = {p.name for p in path.iterdir()}
+    return "run.json" in names and names <= set(OUTPUT_FILES) | {"data", "runs", "evaluate"}
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def run(scale: Scale, out: str, workers: int | None = None, data_dir: str | None = None) -> dict:
     """Every step at ``scale``; writes tables.md, claims.md, mpjpe_by_height.png, metrics.json, run.json."""
     started = time.perf_counter()
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_run_dir(out, "--out", WRITER, _made_by_old_paper_tables)
     data = Path(data_dir) if data_dir else out_dir / "data"
     rec = Recorder()
     plan = plan_stores(scale)
@@ -486,7 +502,7 @@ def run(scale: Scale, out: str, workers: int | None = None, data_dir: str | None
                 "checkpoints": ckpt, "commands": rec.steps,
                 "total_wall_s": round(time.perf_counter() - started, 2),
                 "argv": sys.argv, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - (time.perf_counter() - started)))}
-    (out_dir / "run.json").write_text(json.dumps(jsonable(run_info), indent=2, default=str))
+    _write_text(out_dir / "run.json", json.dumps(jsonable(run_info), indent=2, default=str))
     return {"metrics": metrics, "run": run_info}
 
 
@@ -514,12 +530,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     scale = dataclasses.replace(SCALES[args.scale], **ARCH_SETTINGS[args.arch][args.scale])
     out = args.out or f"experiments/results/{scale.name}"
-    summary = run(scale, out, workers=args.workers, data_dir=args.data)
-    for key in CLAIMS:
-        print(f"{CLAIM_TITLES[key]}: {summary['metrics']['claims'][key]['verdict']}")
-    print(f"wrote {out}/tables.md, claims.md, mpjpe_by_height.png, metrics.json, run.json "
-          f"({summary['run']['total_wall_s']} s)")
-    return 0
+
+    def work() -> int:
+        summary = run(scale, out, workers=args.workers, data_dir=args.data)
+        for key in CLAIMS:
+            print(f"{CLAIM_TITLES[key]}: {summary['metrics']['claims'][key]['verdict']}")
+        print(f"wrote {out}/tables.md, claims.md, mpjpe_by_height.png, metrics.json, run.json "
+              f"({summary['run']['total_wall_s']} s)")
+        return 0
+
+    return run_command(work, interrupted="finished stores and models are kept; the same command goes on from them")
 
 
 if __name__ == "__main__":

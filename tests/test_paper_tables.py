@@ -142,3 +142,24 @@ def test_tiny_scale_end_to_end(tmp_path):
     assert any("--no-audio" in s["command"] for s in run["commands"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["claims"]) == set(pt.CLAIMS)
+
+
+def test_a_foreign_out_folder_is_refused_before_any_work(tmp_path):
+    from tests.cli_harness import assert_refused, call_main, snapshot
+
+    (tmp_path / "tables.md").write_text("my own notes")
+    before = snapshot(tmp_path)
+    assert_refused(call_main("experiments.paper_tables", ["--scale", "tiny", "--out", str(tmp_path)]), "--out",
+                   "did not create")
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["tables.md"]
+
+
+def test_a_results_folder_written_before_output_markers_is_adopted(tmp_path):
+    from experiments.paper_tables import _made_by_old_paper_tables
+
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "tables.md").write_text("")
+    (tmp_path / "runs").mkdir()
+    assert _made_by_old_paper_tables(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert not _made_by_old_paper_tables(tmp_path)
