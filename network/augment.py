@@ -84,6 +84,17 @@ class Augmentation:
         if not low <= high:
             raise AugmentationError(f"Augmentation.noise_snr_db={self.noise_snr_db} must be (low, high), low <= high")
 
+    def pair_counts(self, stored_counts) -> list[int]:
+        """The pair counts a model trains on when its frames have ``stored_counts``: each stored count and,
+        with pair subsets on, every count a subset can keep (``min_pairs`` up to the stored count; the
+        co-located subsets lie in that range for the rigs here). A checkpoint records these, so that a
+        model trained with subsets is not refused on the real rig's 4 pairs."""
+        counts = {int(c) for c in stored_counts}
+        if self.pair_subset_prob > 0:
+            for n in list(counts):
+                counts.update(range(min(int(self.min_pairs), n), n + 1))
+        return sorted(counts)
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Pairs

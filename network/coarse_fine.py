@@ -1,4 +1,4 @@
-"""CoarseToFineLifter: find the body on a coarse grid, then place each joint on a fine cube around it.
+"""CoarseToFineLifter: find the body on a coarse grid, then place each joint on a fine tube along its ray.
 
 The paper's network (:mod:`network.model`) runs three convolutions per speaker-microphone pair and
 six stages on one 5 cm grid; its cost grows with the pair count and the grid's volume. This one,
@@ -15,10 +15,20 @@ regression (soft-argmax volumes trained with an L1 loss in metres):
      projection and the keypoint, times its confidence (:func:`pipeline.visual_encoding.keypoint_rays`);
    - their product per joint (vision times the pairs' geometric mean: a no-learning localiser);
    - a small 3D U-Net maps these to one volume per joint, decoded by a soft-argmax into metres.
-2. Fine stage, per joint, on a cube of ``fine_cube`` voxels of ``fine_voxel_m`` centred on the
-   coarse estimate (detached: the cube is where to look, not something to learn through): the same
-   encodings at the cube's voxels (only this joint's ray), a learned joint embedding, a 3D CNN
-   shared by all joints, and a soft-argmax.
+2. Fine stage, per joint, around the coarse estimate (detached: it says where to look, not something
+   to learn through), on a cube of ``fine_cube`` voxels of ``fine_voxel_m`` (``fine_shape="cube"``) or
+   on a tube along the joint's viewing ray (``fine_shape="ray"``, :meth:`CoarseToFineLifter.ray_tubes`):
+   the same encodings at its points (only this joint's ray), a learned joint embedding, a 3D CNN
+   shared by all joints, and a soft-argmax. A tube also samples the coarse stage's volumes of all
+   joints (log-probabilities), so that a weak reflector such as a hand is placed with the body around
+   it in view.
+
+Why tubes: a keypoint detected within a few pixels fixes its joint to a ray to within ~3 cm at 3.5 m,
+so the error left is the depth along the ray, which is what the delays measure. A cube must cover the
+coarse error in all three directions; a tube spends its points on depth (``ray_samples`` steps, ~1 m)
+and covers the keypoint's pixel error across (``fine_cube`` steps). Keypoints below
+:data:`RAY_MIN_CONFIDENCE` (occluded, or not found) are not trusted: their tube follows the ray through
+the coarse joint instead.
 
 Both stages return joints in the camera frame (metres); the training loss is the L1 distance of
 both to the truth (:func:`joint_l1_loss`). Shapes: B frames, P pairs, J = 15 joints.
@@ -32,14 +42,14 @@ from torch import nn
 
 from bodies.joints import NUM_JOINTS
 from network.config import NetworkConfig
-from network.data import pair_positions
-from pipeline.grid import voxel_centers_camera
-from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding
+from pipeline.grid import camera_to_voxel, voxel_centers_camera
+from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding_indexed
 from pipeline.visual_encoding import keypoint_rays
 
 __all__ = ["CoarseToFineLifter", "LifterOutput", "joint_l1_loss", "soft_argmax_points"]
 
 AUDIO_STATISTICS = 4          # max, mean, standard deviation, mean of logs over pairs
+RAY_MIN_CONFIDENCE = 0.2      # below it a keypoint's ray is not trusted (the detector's occluded keypoints)
 
 
 @dataclass
@@ -50,7 +60,8 @@ class LifterOutput:
         joints: (B, J, 3) final joints, camera frame, metres.
         coarse_joints: (B, J, 3) the coarse stage's joints.
         coarse_logits: (B, J, X, Y, Z) the coarse stage's volumes (before the softmax).
-        fine_centers: (B, J, 3) centres of the fine cubes (the detached coarse joints).
+        fine_centers: (B, J, 3) centres of the fine cubes or tubes (the detached coarse joints; a tube is
+            centred at the coarse joint's depth on its ray).
     """
 
     joints: torch.Tensor
@@ -126,7 +137,8 @@ class CoarseToFineLifter(nn.Module):
         inputs = AUDIO_STATISTICS + 2 * NUM_JOINTS          # audio statistics, rays, rays x audio
         self.coarse = _UNet3d(inputs, c, NUM_JOINTS)
         self.joint_embedding = nn.Embedding(NUM_JOINTS, c)
-        self.fine_in = _block(AUDIO_STATISTICS + 2, c)      # audio statistics, this joint's ray, ray x audio
+        # audio statistics, this joint's ray, ray x audio (and, for tubes, every joint's coarse volume)
+        self.fine_in = _block(AUDIO_STATISTICS + 2 + (NUM_JOINTS if config.fine_shape == "ray" else 0), c)
         self.fine = nn.Sequential(_block(c, c), _block(c, c), _block(c, c), nn.Conv3d(c, 1, 1))
         # Soft-argmax heads start flat (zero logits): every cell equally likely, the grid's centre as the
         # first guess, and gradients that move the mass toward the truth from the first step.
@@ -135,16 +147,16 @@ class CoarseToFineLifter(nn.Module):
             nn.init.zeros_(head.bias)
 
     # -- encodings (geometry, float32) --------------------------------------------------------------
-    def _pairs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        speaker, mic = pair_positions(batch["pair_index"], batch["speaker_pos"], batch["mic_pos"])
+    def _audio(self, batch: dict, envelopes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """(B, 4, *S) pair statistics at ``points`` (B, *S, 3) with S three axes: each transducer's distances
+        are computed once for all its pairs (:func:`pipeline.spatial_encoding.spatial_encoding_indexed`)."""
         mask = batch.get("pair_mask")
-        mask = torch.ones(speaker.shape[:2], dtype=torch.bool, device=speaker.device) if mask is None else mask.bool()
-        return speaker, mic, mask
-
-    def _audio(self, envelopes, speaker, mic, mask, points, speed) -> torch.Tensor:
-        """(B, 4, *S) pair statistics at ``points`` (B, *S, 3) with S three axes."""
-        encodings = spatial_encoding(envelopes, speaker, mic, points, speed, self.config.sample_rate_hz)
-        return pair_statistics(encodings, mask)
+        if mask is None:
+            mask = torch.ones(envelopes.shape[:2], dtype=torch.bool, device=envelopes.device)
+        encodings = spatial_encoding_indexed(envelopes, batch["pair_index"], batch["speaker_pos"].float(),
+                                             batch["mic_pos"].float(), points, batch["speed_of_sound"].float(),
+                                             self.config.sample_rate_hz)
+        return pair_statistics(encodings, mask.bool())
 
     def _envelopes(self, batch: dict, voxel_m: float) -> torch.Tensor:
         """The kernels' envelopes, anti-aliased for ``voxel_m`` when the config says so; the envelope itself is computed once per
@@ -168,9 +180,7 @@ class CoarseToFineLifter(nn.Module):
                                  centers[:, None].expand(-1, NUM_JOINTS, -1, -1, -1, -1),
                                  cfg.image_size_px, cfg.keypoint_sigma_px)          # (B, J, X, Y, Z)
             if cfg.use_audio:
-                speaker, mic, mask = self._pairs(batch)
-                audio = self._audio(self._envelopes(batch, cfg.voxel_size_m), speaker, mic, mask, centers,
-                                    batch["speed_of_sound"].float())
+                audio = self._audio(batch, self._envelopes(batch, cfg.voxel_size_m), centers)
             else:
                 audio = rays.new_zeros((rays.shape[0], AUDIO_STATISTICS, *cfg.grid_shape))
             if not cfg.use_vision:
@@ -186,32 +196,85 @@ class CoarseToFineLifter(nn.Module):
         offsets = torch.stack(torch.meshgrid(steps, steps, steps, indexing="ij"), dim=-1)   # (F, F, F, 3)
         return centers_m[:, :, None, None, None, :] + offsets
 
-    def fine_stage(self, batch: dict, centers_m: torch.Tensor) -> torch.Tensor:
-        """(B, J, 3) joints placed on fine cubes around ``centers_m`` (B, J, 3)."""
+    def ray_tubes(self, keypoints: torch.Tensor, intrinsics: torch.Tensor, centers_m: torch.Tensor) -> torch.Tensor:
+        """(B, J, D, W, W, 3) camera-frame points of a tube per joint: D = ``ray_samples`` steps of
+        ``fine_voxel_m`` along the joint's viewing ray, centred at the depth of ``centers_m`` (B, J, 3) on it,
+        and W = ``fine_cube`` steps across. The ray is the keypoint's (``keypoints`` (B, J, 3) as u, v,
+        confidence; ``intrinsics`` (B, 3, 3)) when its confidence is at least :data:`RAY_MIN_CONFIDENCE`,
+        else the one through the centre."""
         cfg = self.config
-        b, n = centers_m.shape[0], cfg.fine_cube
-        cubes = self.fine_cubes(centers_m)                                                  # (B, J, F, F, F, 3)
-        with torch.autocast(device_type=cubes.device.type, enabled=False):
-            rays = keypoint_rays(batch["keypoints2d"].float(), batch["intrinsics"].float(), cubes,
+        pixels = torch.nan_to_num(keypoints[..., :2])
+        confidence = torch.nan_to_num(keypoints[..., 2], nan=0.0)
+        homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
+        detected = torch.einsum("bij,bkj->bki", torch.linalg.inv(intrinsics), homogeneous)
+        trusted = (confidence >= RAY_MIN_CONFIDENCE) & torch.isfinite(keypoints[..., :2]).all(-1)
+        axis = torch.where(trusted[..., None], detected, centers_m)
+        axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        depth = (centers_m * axis).sum(-1)                                                   # (B, J)
+        up = torch.zeros_like(axis)
+        up[..., 1] = 1.0
+        across = torch.linalg.cross(up, axis)
+        across = across / across.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        down = torch.linalg.cross(axis, across)
+        size = cfg.fine_voxel_m
+        along = (torch.arange(cfg.ray_samples, device=axis.device, dtype=axis.dtype) - (cfg.ray_samples - 1) / 2) * size
+        side = (torch.arange(cfg.fine_cube, device=axis.device, dtype=axis.dtype) - (cfg.fine_cube - 1) / 2) * size
+        d, u, v = torch.meshgrid(along, side, side, indexing="ij")                          # (D, W, W)
+        e = (lambda t: t[:, :, None, None, None, :])
+        return (e(axis) * (depth[:, :, None, None, None, None] + d[..., None]) + e(across) * u[..., None]
+                + e(down) * v[..., None])
+
+    def fine_points(self, batch: dict, centers_m: torch.Tensor) -> torch.Tensor:
+        """(B, J, *S, 3) the points of each joint's fine stage around ``centers_m`` (B, J, 3)."""
+        if self.config.fine_shape == "ray":
+            return self.ray_tubes(batch["keypoints2d"].float(), batch["intrinsics"].float(), centers_m)
+        return self.fine_cubes(centers_m)
+
+    @staticmethod
+    def coarse_context(coarse_logits: torch.Tensor, points: torch.Tensor, batch: dict, voxel_size_m: float) -> torch.Tensor:
+        """(B, J, J, *S): every joint's coarse log-probability volume (detached), trilinearly sampled at
+        each joint's fine points ``points`` (B, J, *S, 3); points outside the grid take its border value."""
+        b, j = coarse_logits.shape[:2]
+        volume = torch.log_softmax(coarse_logits.detach().float().reshape(b, j, -1), dim=-1).reshape(coarse_logits.shape)
+        shape = points.shape[2:-1]
+        voxels = camera_to_voxel(points.reshape(b, -1, 3), batch["grid_to_camera"].float(), voxel_size_m)
+        sizes = torch.tensor(coarse_logits.shape[2:], device=voxels.device, dtype=voxels.dtype)
+        normalised = (2.0 * voxels / (sizes - 1) - 1.0).flip(-1)       # grid_sample wants (z, y, x) in [-1, 1]
+        sampled = nn.functional.grid_sample(volume, normalised.reshape(b, -1, 1, 1, 3), mode="bilinear",
+                                            padding_mode="border", align_corners=True)      # (B, J, N, 1, 1)
+        return sampled.reshape(b, j, j, *shape).transpose(1, 2)
+
+    def fine_stage(self, batch: dict, centers_m: torch.Tensor, coarse_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, J, 3) joints placed on fine cubes or tubes around ``centers_m`` (B, J, 3); tubes also read
+        ``coarse_logits`` (B, J, X, Y, Z)."""
+        cfg = self.config
+        b = centers_m.shape[0]
+        points = self.fine_points(batch, centers_m)                                         # (B, J, *S, 3)
+        shape = points.shape[2:-1]
+        with torch.autocast(device_type=points.device.type, enabled=False):
+            rays = keypoint_rays(batch["keypoints2d"].float(), batch["intrinsics"].float(), points,
                                  cfg.image_size_px, cfg.keypoint_sigma_px * cfg.fine_voxel_m / cfg.voxel_size_m)
             if not cfg.use_vision:
                 rays = torch.zeros_like(rays)
             if cfg.use_audio:
-                speaker, mic, mask = self._pairs(batch)
-                points = cubes.reshape(b, NUM_JOINTS * n, n, n, 3)
-                audio = self._audio(self._envelopes(batch, cfg.fine_voxel_m), speaker, mic, mask, points,
-                                    batch["speed_of_sound"].float())
-                audio = audio.reshape(b, AUDIO_STATISTICS, NUM_JOINTS, n, n, n).transpose(1, 2)
+                flat = points.reshape(b, NUM_JOINTS * shape[0], *shape[1:], 3)
+                audio = self._audio(batch, self._envelopes(batch, cfg.fine_voxel_m), flat)
+                audio = audio.reshape(b, AUDIO_STATISTICS, NUM_JOINTS, *shape).transpose(1, 2)
                 evidence = rays * torch.exp(audio[:, :, 3])
             else:
-                audio = rays.new_zeros((b, NUM_JOINTS, AUDIO_STATISTICS, n, n, n))
+                audio = rays.new_zeros((b, NUM_JOINTS, AUDIO_STATISTICS, *shape))
                 evidence = rays
-        x = torch.cat([audio, rays[:, :, None], evidence[:, :, None]], dim=2)               # (B, J, 6, F, F, F)
-        x = self.fine_in(x.reshape(b * NUM_JOINTS, -1, n, n, n))
+            parts = [audio, rays[:, :, None], evidence[:, :, None]]
+            if cfg.fine_shape == "ray":
+                if coarse_logits is None:
+                    raise ValueError("fine_stage with tubes needs the coarse stage's logits")
+                parts.append(self.coarse_context(coarse_logits, points, batch, cfg.voxel_size_m))
+        x = torch.cat(parts, dim=2)                                                         # (B, J, C, *S)
+        x = self.fine_in(x.reshape(b * NUM_JOINTS, -1, *shape))
         joint_ids = torch.arange(NUM_JOINTS, device=x.device).repeat(b)
         x = x + self.joint_embedding(joint_ids)[:, :, None, None, None].to(x.dtype)
-        logits = self.fine(x).reshape(b, NUM_JOINTS, n, n, n)
-        return soft_argmax_points(logits, cubes)
+        logits = self.fine(x).reshape(b, NUM_JOINTS, *shape)
+        return soft_argmax_points(logits, points)
 
     def forward(self, batch: dict) -> LifterOutput:
         """Args: the batch of :meth:`network.model.PoseKernelLifter.forward` (same keys and shapes)."""
@@ -221,6 +284,6 @@ class CoarseToFineLifter(nn.Module):
                     batch["kernels"][..., :self.config.kernel_samples].float())}
         coarse_logits, coarse_joints = self.coarse_stage(batch)
         centers = coarse_joints.detach()
-        joints = self.fine_stage(batch, centers)
+        joints = self.fine_stage(batch, centers, coarse_logits)
         return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
                             fine_centers=centers)

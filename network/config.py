@@ -23,6 +23,7 @@ class NetworkConfigError(InputError):
 NORMS = ("group", "batch", "none")
 GRID_PLACEMENTS = ("camera", "floor")
 ARCHITECTURES = ("paper", "coarse_fine")
+FINE_SHAPES = ("cube", "ray")
 # Fields added after checkpoints were first written: a configuration read without one gets the value
 # that reproduces how those checkpoints were trained, not today's default.
 LEGACY_VALUES = {"arch": "paper", "antialias_encoding": False}
@@ -71,6 +72,12 @@ class NetworkConfig:
             ``heatmap_stride`` and ``target_sigma_voxels`` are not used).
         fine_cube: coarse_fine only: voxels per side of each joint's fine cube.
         fine_voxel_m: coarse_fine only: voxel edge of the fine cubes, metres.
+        fine_shape: coarse_fine only: where each joint's fine stage looks. "cube": an axis-aligned cube of
+            ``fine_cube`` voxels a side around the coarse joint. "ray": a tube along the joint's 2D viewing ray
+            (the ray through the coarse joint when the keypoint's confidence is low), ``ray_samples`` steps
+            of ``fine_voxel_m`` in depth around the coarse joint's depth and ``fine_cube`` across: vision
+            pins the joint to its ray and sound fixes where on it.
+        ray_samples: coarse_fine with fine_shape "ray" only: depth steps of each tube.
         antialias_encoding: widen each kernel envelope by a sliding maximum over the largest delay
             step between neighbouring voxels (:func:`pipeline.spatial_encoding.antialiased_envelope`),
             so a reflector between voxel centres keeps its peak. Checkpoints written before this
@@ -100,6 +107,8 @@ class NetworkConfig:
     fine_cube: int = 16
     fine_voxel_m: float = 0.025
     antialias_encoding: bool = True
+    fine_shape: str = "cube"
+    ray_samples: int = 48
 
     def __post_init__(self) -> None:
         def whole(value, what, minimum=1):
@@ -135,6 +144,9 @@ class NetworkConfig:
             object.__setattr__(self, name, whole(getattr(self, name), name))
         object.__setattr__(self, "fine_voxel_m", positive(self.fine_voxel_m, "fine_voxel_m"))
         object.__setattr__(self, "fine_cube", whole(self.fine_cube, "fine_cube", minimum=2))
+        object.__setattr__(self, "ray_samples", whole(self.ray_samples, "ray_samples", minimum=2))
+        if self.fine_shape not in FINE_SHAPES:
+            raise NetworkConfigError(f"fine_shape={self.fine_shape!r} must be one of {FINE_SHAPES}")
         if self.arch not in ARCHITECTURES:
             raise NetworkConfigError(f"arch={self.arch!r} must be one of {ARCHITECTURES}")
         for name in ("use_audio", "use_vision", "antialias_encoding"):
@@ -203,15 +215,19 @@ CONFIGS: dict[str, NetworkConfig] = {
     # Same box at 22 cm: unit tests and smoke runs on a CPU.
     "tiny": NetworkConfig(grid_shape=(16, 16, 12), voxel_size_m=0.22, stages=2, channels=8,
                           audio_channels=4, norm_groups=4, keypoint_sigma_px=32.0, name="tiny"),
-    # Coarse to fine: the same box at 10 cm to find the body, 2.5 cm cubes (40 cm) to place each joint.
+    # Coarse to fine: the same box at 10 cm to find the body, then a tube along each joint's ray: 48 steps of 2 cm
+    # in depth (96 cm) by 5 x 5 across (10 cm).
     "c2f": NetworkConfig(arch="coarse_fine", grid_shape=(35, 35, 26), voxel_size_m=0.10, channels=16,
-                         keypoint_sigma_px=16.0, fine_cube=16, fine_voxel_m=0.025, name="c2f"),
-    # The same on a CPU budget: 14 cm coarse voxels, 3.5 cm cubes (42 cm).
+                         keypoint_sigma_px=16.0, fine_shape="ray", fine_cube=5, ray_samples=48, fine_voxel_m=0.02,
+                         name="c2f"),
+    # The same on a CPU budget: 14 cm coarse voxels, 12 channels, the same tubes.
     "c2f_small": NetworkConfig(arch="coarse_fine", grid_shape=(25, 25, 19), voxel_size_m=0.14, channels=12,
-                               keypoint_sigma_px=20.0, fine_cube=12, fine_voxel_m=0.035, name="c2f_small"),
+                               keypoint_sigma_px=20.0, fine_shape="ray", fine_cube=5, ray_samples=48,
+                               fine_voxel_m=0.02, name="c2f_small"),
     # Unit tests and smoke runs.
     "c2f_tiny": NetworkConfig(arch="coarse_fine", grid_shape=(16, 16, 12), voxel_size_m=0.22, channels=4,
-                              keypoint_sigma_px=32.0, fine_cube=6, fine_voxel_m=0.06, name="c2f_tiny"),
+                              keypoint_sigma_px=32.0, fine_shape="ray", fine_cube=3, ray_samples=8,
+                              fine_voxel_m=0.06, name="c2f_tiny"),
 }
 
 

@@ -472,13 +472,21 @@ def _read_checkpoints(args: TrainConfig, sources: list[Path], config: NetworkCon
     return init_state
 
 
+def _trained_counts(frames) -> list[int]:
+    """Pair counts of ``frames`` as training sees them: with the subsets their augmentation draws."""
+    counts = pair_counts(frames)
+    base = frames.dataset if isinstance(frames, torch.utils.data.Subset) else frames
+    augmentation = getattr(base, "augmentation", None)
+    return counts if augmentation is None else augmentation.pair_counts(counts)
+
+
 def _pretrain(args: TrainConfig, config: NetworkConfig, synth_sets, out: Path, dist: _Dist,
               init_state: dict | None) -> dict:
     """The pretraining phase; returns its best checkpoint's state (the fine-tuning's initialisation)."""
     train_set, val_set = synth_sets
     info = {"source": "synth", "path": str(args.synth), "train_split": "train",
             "val_split": "val" if val_set is not train_set else "train",
-            "pair_counts": seen_pair_counts(init_state, pair_counts(train_set))}
+            "pair_counts": seen_pair_counts(init_state, _trained_counts(train_set))}
     best = train_phase("pretrain", config, train_set, val_set, args, out / "pretrain", dist, init_state, info)
     return load_checkpoint(best if best.exists() else out / "pretrain" / "last.pt")
 

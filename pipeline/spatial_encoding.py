@@ -148,6 +148,56 @@ def spatial_encoding(envelopes: torch.Tensor, speaker_pos_m: torch.Tensor, mic_p
     return torch.cat(chunks, dim=1).reshape(batch, num_pairs, *grid_shape)
 
 
+def spatial_encoding_indexed(envelopes: torch.Tensor, pair_index: torch.Tensor, speaker_pos_m: torch.Tensor,
+                             mic_pos_m: torch.Tensor, points_m: torch.Tensor, speed_of_sound_m_s, sample_rate_hz: float,
+                             start_time_s: float = 0.0,
+                             max_chunk_elements: int = DEFAULT_MAX_CHUNK_ELEMENTS) -> torch.Tensor:
+    """:func:`spatial_encoding` for a rig given as its transducers and the pairs' indices into them.
+
+    Each transducer's distance to every point is computed once and shared by all its pairs (a rig of 4
+    speakers and 4 microphones has 8 distance fields, not 2 x 16); the values equal :func:`spatial_encoding`'s
+    with the pairs' gathered positions.
+
+    Args:
+        envelopes: (B, P, T) one envelope per pair.
+        pair_index: (B, P, 2) (speaker, microphone) index of each pair; indices are clamped into range, so
+            padded pairs read a real transducer (mask them afterwards).
+        speaker_pos_m: (B, S, 3) speakers; mic_pos_m: (B, M, 3) microphones, camera frame.
+        points_m: (B or 1, *G, 3) points (any number of grid axes).
+        speed_of_sound_m_s, sample_rate_hz, start_time_s, max_chunk_elements: as for :func:`spatial_encoding`.
+    Returns:
+        (B, P, *G) encodings, dtype and device of ``envelopes``.
+    """
+    if envelopes.ndim != 3 or pair_index.shape != (*envelopes.shape[:2], 2):
+        raise EncodingInputError(f"envelopes (B, P, T) and pair_index (B, P, 2) must agree, got "
+                                 f"{tuple(envelopes.shape)} and {tuple(pair_index.shape)}")
+    batch, num_pairs = envelopes.shape[:2]
+    speed = torch.as_tensor(speed_of_sound_m_s, dtype=envelopes.dtype, device=envelopes.device).reshape(-1)
+    speed = speed.expand(batch) if speed.numel() == 1 else speed
+    if speed.shape != (batch,) or not bool(torch.all(speed > 0)):
+        raise EncodingInputError(f"speed_of_sound_m_s must be positive, one per frame (B = {batch},), got {tuple(speed.shape)}")
+    grid_shape = points_m.shape[1:-1]
+    points = points_m.reshape(points_m.shape[0], -1, 3).to(envelopes.dtype)
+
+    def distances(transducers: torch.Tensor, column: int) -> torch.Tensor:     # (B, P, N) via (B, S, N)
+        fields = torch.cdist(transducers.to(envelopes.dtype), points.expand(batch, -1, -1),
+                              compute_mode="donot_use_mm_for_euclid_dist")   # exact, not |a|^2 + |b|^2 - 2ab
+        index = pair_index[..., column].long().clamp(0, transducers.shape[1] - 1)
+        return fields, index
+
+    speaker_fields, speaker_index = distances(speaker_pos_m, 0)
+    mic_fields, mic_index = distances(mic_pos_m, 1)
+    scale = (sample_rate_hz / speed)[:, None, None]
+    pairs_per_chunk = max(1, max_chunk_elements // max(1, batch * points.shape[1]))
+    chunks = []
+    for first in range(0, num_pairs, pairs_per_chunk):
+        pairs = slice(first, first + pairs_per_chunk)
+        path = (torch.gather(speaker_fields, 1, speaker_index[:, pairs, None].expand(-1, -1, points.shape[1]))
+                + torch.gather(mic_fields, 1, mic_index[:, pairs, None].expand(-1, -1, points.shape[1])))
+        chunks.append(_sample_linear(envelopes[:, pairs].contiguous(), path * scale - start_time_s * sample_rate_hz))
+    return torch.cat(chunks, dim=1).reshape(batch, num_pairs, *grid_shape)
+
+
 def antialiased_envelope(envelopes: torch.Tensor, voxel_size_m: float, speed_of_sound_m_s: float,
                          sample_rate_hz: float) -> torch.Tensor:
     """Envelopes widened by a sliding maximum so that a voxel grid cannot step over their peaks.

@@ -190,3 +190,11 @@ def test_train_flags_switch_augmentation_and_memory():
     assert flipped.augment is False and flipped.in_memory is True
     assert TrainConfig(**vars(flipped)).augment is False
     assert TrainConfig.from_dict({}).augment is True       # checkpoints from before keep the default
+
+
+def test_checkpoints_record_the_pair_counts_that_subsets_draw():
+    from network.augment import Augmentation
+
+    assert Augmentation().pair_counts([16]) == list(range(2, 17))
+    assert Augmentation(min_pairs=4).pair_counts([4, 6]) == [4, 5, 6]
+    assert Augmentation(pair_subset_prob=0.0).pair_counts([16]) == [16]

@@ -4,6 +4,8 @@
   nearest to it, at every preset resolution (and without the anti-aliasing it does not at 11 cm);
 * pair statistics and the lifter are invariant to the order and count of pairs, padding included;
 * soft-argmax decoding returns the centre of a Gaussian volume;
+* a ray tube lies on its keypoint's viewing ray (or, for an untrusted keypoint, on the ray through the
+  coarse joint), centred at the coarse joint's depth; the coarse context it reads is exact at voxel centres;
 * the network learns on exact synthetic frames; checkpoints of the other architecture are refused.
 """
 from __future__ import annotations
@@ -153,8 +155,11 @@ def test_l1_loss_ignores_unknown_joints():
     assert float(joint_l1_loss(pred, truth)) == pytest.approx(0.1)
 
 
-def test_the_lifter_is_invariant_to_pair_order_and_padding():
-    config = get_config("c2f_tiny")
+CUBE_TINY = get_config("c2f_tiny", fine_shape="cube", fine_cube=6, name="cube_tiny")
+
+
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny")], ids=["cube", "ray"])
+def test_the_lifter_is_invariant_to_pair_order_and_padding(config):
     torch.manual_seed(0)
     model = CoarseToFineLifter(config).eval()
     for p in model.parameters():        # random heads, so the output depends on the inputs
@@ -173,8 +178,8 @@ def test_the_lifter_is_invariant_to_pair_order_and_padding():
         assert torch.isfinite(model(two).joints).all()
 
 
-def test_the_lifter_learns_exact_frames():
-    config = get_config("c2f_tiny")
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny")], ids=["cube", "ray"])
+def test_the_lifter_learns_exact_frames(config):
     torch.manual_seed(0)
     model = build_lifter(config)
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
@@ -197,3 +202,59 @@ def test_a_checkpoint_of_the_other_architecture_is_refused(tmp_path):
 
     with pytest.raises(CheckpointError, match="arch"):
         check_config(tmp_path / "c.pt", get_config("c2f_tiny"), get_config("tiny"))
+
+
+def test_a_ray_tube_follows_its_keypoints_viewing_ray():
+    from network.coarse_fine import RAY_MIN_CONFIDENCE
+
+    config = get_config("c2f_tiny", fine_shape="ray", ray_samples=9, fine_cube=5, fine_voxel_m=0.02)
+    model = CoarseToFineLifter(config)
+    focal, cx, cy = 900.0, 960.0, 540.0
+    intrinsics = torch.tensor([[[focal, 0, cx], [0, focal, cy], [0, 0, 1.0]]])
+    rng = np.random.default_rng(0)
+    centers = torch.tensor(rng.uniform([-1, -1, 2.5], [1, 1, 4.5], (1, 15, 3)), dtype=torch.float32)
+    keypoints = torch.tensor(np.c_[rng.uniform([200, 100], [1700, 1000], (15, 2)), np.ones(15)][None],
+                             dtype=torch.float32)
+    keypoints[0, 3, 2] = RAY_MIN_CONFIDENCE / 2            # low confidence: not trusted
+    keypoints[0, 4, :2] = float("nan")                      # not found
+    tubes = model.ray_tubes(keypoints, intrinsics, centers)
+    assert tubes.shape == (1, 15, 9, 5, 5, 3)
+    axis_points = tubes[0, :, :, 2, 2]                      # (J, D, 3): the tube's centre line
+    for j in range(15):
+        line = axis_points[j].double()
+        direction = (line[-1] - line[0]) / torch.linalg.vector_norm(line[-1] - line[0])
+        # the centre line is a ray from the camera's centre: every point is a multiple of the direction
+        assert torch.allclose(torch.linalg.cross(line, direction.expand_as(line)), torch.zeros_like(line), atol=1e-5)
+        if j in (3, 4):                                      # untrusted: the ray through the coarse joint
+            assert torch.allclose(line[4], centers[0, j].double(), atol=1e-5)
+            continue
+        u = cx + focal * line[:, 0] / line[:, 2]
+        v = cy + focal * line[:, 1] / line[:, 2]
+        assert torch.allclose(u, keypoints[0, j, 0].double().expand_as(u), atol=1e-2)
+        assert torch.allclose(v, keypoints[0, j, 1].double().expand_as(v), atol=1e-2)
+        # centred at the coarse joint's depth along the ray; 9 steps of 2 cm
+        assert float(line[4] @ direction) == pytest.approx(float(centers[0, j].double() @ direction), abs=1e-5)
+        assert float(torch.linalg.vector_norm(line[8] - line[0])) == pytest.approx(0.16, abs=1e-5)
+        # across: two orthogonal 2 cm steps, perpendicular to the ray
+        across = tubes[0, j, 4, 3, 2].double() - tubes[0, j, 4, 2, 2].double()
+        down = tubes[0, j, 4, 2, 3].double() - tubes[0, j, 4, 2, 2].double()
+        assert float(across.norm()) == pytest.approx(0.02, abs=1e-6) and float(down.norm()) == pytest.approx(0.02, abs=1e-6)
+        assert abs(float(across @ direction)) < 1e-6 and abs(float(down @ direction)) < 1e-6
+        assert abs(float(across @ down)) < 1e-6
+
+
+def test_coarse_context_is_the_log_probability_at_voxel_centres_and_linear_between():
+    config = get_config("c2f_tiny")
+    logits = torch.randn(1, 15, *config.grid_shape)
+    pose = torch.eye(4)[None]
+    pose[0, :3, 3] = torch.tensor([-1.0, -1.2, 2.0])
+    centers = voxel_centers_camera(pose, config.grid_shape, config.voxel_size_m)
+    a, b = centers[0, 3, 4, 5], centers[0, 4, 4, 5]
+    points = torch.stack([a, b, (a + b) / 2])[None, None].expand(1, 15, 3, 3).contiguous()
+    context = CoarseToFineLifter.coarse_context(logits, points, {"grid_to_camera": pose}, config.voxel_size_m)
+    assert context.shape == (1, 15, 15, 3)
+    log_p = torch.log_softmax(logits.reshape(1, 15, -1), -1).reshape(logits.shape)
+    for j in (0, 7):             # every joint's fine points read every joint's volume
+        assert torch.allclose(context[0, j, :, 0], log_p[0, :, 3, 4, 5], atol=1e-5)
+        assert torch.allclose(context[0, j, :, 1], log_p[0, :, 4, 4, 5], atol=1e-5)
+        assert torch.allclose(context[0, j, :, 2], (log_p[0, :, 3, 4, 5] + log_p[0, :, 4, 4, 5]) / 2, atol=1e-5)

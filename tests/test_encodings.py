@@ -379,3 +379,27 @@ def test_visual_encoding_batched_and_on_a_device():
                                    atol=bilinear_error_bound(sigma_px, stride))
     with pytest.raises(EncodingInputError, match="stride"):
         visual_encoding(heatmaps, intrinsics, centers[None], IMAGE_SIZE, 8)
+
+
+def test_indexed_spatial_encoding_equals_the_per_pair_one():
+    """Distances per transducer shared by its pairs give the per-pair encoding exactly (float64), padded pairs
+    included (their indices are clamped into range)."""
+    from pipeline.spatial_encoding import spatial_encoding, spatial_encoding_indexed
+
+    g = torch.Generator().manual_seed(0)
+    batch, speakers, mics = 2, 3, 4
+    speaker_pos = torch.rand(batch, speakers, 3, generator=g, dtype=torch.float64) * 2 - 1
+    mic_pos = torch.rand(batch, mics, 3, generator=g, dtype=torch.float64) * 2 - 1
+    index = torch.tensor([[0, 0], [0, 3], [2, 1], [1, 2], [2, 3], [5, 9]])[None].expand(batch, -1, -1)  # last: padding
+    envelopes = torch.rand(batch, index.shape[1], 3000, generator=g, dtype=torch.float64)
+    points = torch.rand(batch, 4, 5, 6, 3, generator=g, dtype=torch.float64) * 2 + torch.tensor([-1.0, -1.0, 1.5],
+                                                                                                  dtype=torch.float64)
+    clamped = torch.stack([index[..., 0].clamp(max=speakers - 1), index[..., 1].clamp(max=mics - 1)], -1)
+    speaker = torch.gather(speaker_pos, 1, clamped[..., :1].expand(-1, -1, 3))
+    mic = torch.gather(mic_pos, 1, clamped[..., 1:].expand(-1, -1, 3))
+    speed = torch.tensor([343.0, 350.0], dtype=torch.float64)
+    expected = spatial_encoding(envelopes, speaker, mic, points, speed, 96_000.0, start_time_s=1e-4)
+    got = spatial_encoding_indexed(envelopes, index, speaker_pos, mic_pos, points, speed, 96_000.0, start_time_s=1e-4,
+                                   max_chunk_elements=500)          # several chunks of pairs
+    assert got.shape == expected.shape == (batch, 6, 4, 5, 6)
+    assert torch.allclose(got, expected, atol=1e-9)

@@ -96,10 +96,11 @@ def test_scales_are_sized_as_documented():
     assert pt.SCALES["full"].rooms == 500 and pt.SCALES["full"].frames_per_room == 20
     assert pt.SCALES["full"].config == "paper"
     assert pt.SCALES["tiny"].config == "tiny" and pt.SCALES["tiny"].epochs <= 2
-    for name in ("small", "full"):                 # >= 25 unseen test rooms of 20 frames: >= 500 test frames
+    for name in ("small", "medium", "full"):       # >= 25 unseen test rooms of 20 frames: >= 500 test frames
         scale = pt.SCALES[name]
         assert scale.min_test_rooms >= 25 and scale.frames_per_room >= 20
-        main = dict(pt.plan_stores(scale))["main"] if name == "small" else None
+        assert set(pt.ARCH_SETTINGS["coarse_fine"]) == set(pt.ARCH_SETTINGS["paper"]) == set(pt.SCALES)
+        main = dict(pt.plan_stores(scale))["main"] if name in ("small", "medium") else None
         if main is not None:
             from simulator.generate import GenerationConfig, room_split
 
