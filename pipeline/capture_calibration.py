@@ -3,26 +3,29 @@
 Parsing reads every field as JSON types it, one group of fields per step (format, positions, chirp
 plan, speed of sound, camera, pairs, recording, environment, subject), in the order of the format's
 page, so the first error a user meets is the first field that is wrong.
+
+The typed reads and the steps for the format, the positions and the camera live in
+:mod:`rooms.rig_file`, where ``python -m simulator.generate --rig-file`` reads a calibration.json
+with them too; here they raise :class:`pipeline.capture_files.CaptureFormatError`.
 """
 from __future__ import annotations
 
-import difflib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
-from core.checks import check_finite_array, check_number, check_whole
 from pipeline.capture_files import CaptureFormatError
+from rooms.rig_file import (
+    CALIBRATION_FIELDS as _CALIBRATION_FIELDS, RAW_FORMAT_NAME, RAW_FORMAT_VERSION, CalibrationFields,
+    read_calibration_camera as _read_camera, read_calibration_format as _read_format,
+    read_calibration_positions as _read_positions,
+)
 from simulator.signals import ChirpPlan
 
 __all__ = ["CALIBRATION_FILE", "EMPTY_FILE", "JOINTS3D_FILE", "KEYPOINTS_DIR", "RAW_FORMAT_NAME", "RAW_FORMAT_VERSION",
            "RECORDING_FILE", "CaptureCalibration"]
 
-RAW_FORMAT_NAME = "posekernel-raw-capture"
-RAW_FORMAT_VERSION = 1
 CALIBRATION_FILE = "calibration.json"
 RECORDING_FILE = "recording.wav"
 EMPTY_FILE = "empty.wav"
@@ -130,23 +133,6 @@ class CaptureCalibration:
 
 
 # -- the steps of CaptureCalibration.from_json, one per group of fields ------------------------------------------
-def _read_format(read: _CalibrationFields, data: dict) -> None:
-    if "format" in data:
-        read.choice("format", data["format"], (RAW_FORMAT_NAME,), "this reader reads raw captures")
-    if "version" in data and read.whole("version", data["version"], "give the format version, 1") != \
-            RAW_FORMAT_VERSION:
-        read.fail("version", data["version"], f"this reader reads version {RAW_FORMAT_VERSION}")
-
-
-def _read_positions(read: _CalibrationFields, data: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(S, 3) speakers and (M, 3) microphones, camera frame, m."""
-    positions = "give a list of [x, y, z] positions in metres, camera frame"
-    speakers = read.array("speakers_m", read.required(data, "speakers_m", positions), (None, 3), positions)
-    microphones = read.array("microphones_m", read.required(data, "microphones_m", positions), (None, 3),
-                             positions)
-    return speakers, microphones
-
-
 def _read_chirp_plan(read: _CalibrationFields, data: dict, n_speakers: int) -> ChirpPlan:
     """The chirp plan, checked against the top-level sample_rate_hz and the number of speakers."""
     plan_data = read.section(data, "chirp_plan", _CHIRP_PLAN_FIELDS, required=True)
@@ -195,30 +181,6 @@ def _read_speed_of_sound(read: _CalibrationFields, data: dict) -> float:
     elif "temperature_c" not in data:
         read.missing("speed_of_sound_m_s", speed_fix)
     return speed
-
-
-def _read_camera(read: _CalibrationFields, data: dict) -> dict:
-    """intrinsics (3, 3), image_size_px (width, height) and cam_to_world (4, 4) (identity if absent)."""
-    camera = read.section(data, "camera", _CAMERA_FIELDS, required=True)
-    intrinsics_fix = "give [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels"
-    intrinsics = read.array("camera.intrinsics", read.required(camera, "intrinsics", intrinsics_fix, "camera."),
-                            (3, 3), intrinsics_fix)
-    if not np.allclose(intrinsics[2], [0, 0, 1]) or intrinsics[0, 0] <= 0 or intrinsics[1, 1] <= 0:
-        read.fail("camera.intrinsics", camera["intrinsics"], intrinsics_fix + " (fx, fy > 0)")
-    size_fix = "give [width, height] in pixels, e.g. [1920, 1080]"
-    size_value = read.required(camera, "image_size_px", size_fix, "camera.")
-    if not isinstance(size_value, list) or len(size_value) != 2:
-        read.fail("camera.image_size_px", size_value, size_fix)
-    size = tuple(read.whole(f"camera.image_size_px[{i}]", v, size_fix, minimum=1) for i, v in enumerate(size_value))
-    pose = np.eye(4)
-    pose_fix = "give a 4 x 4 rigid transform [[R, t], [0, 0, 0, 1]] (R a rotation), or leave it out"
-    if camera.get("cam_to_world") is not None:
-        pose = read.array("camera.cam_to_world", camera["cam_to_world"], (4, 4), pose_fix)
-        rotation = pose[:3, :3]
-        if not np.allclose(pose[3], [0, 0, 0, 1]) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3) \
-                or np.linalg.det(rotation) < 0:
-            read.fail("camera.cam_to_world", camera["cam_to_world"], pose_fix)
-    return {"intrinsics": intrinsics, "image_size_px": size, "cam_to_world": pose}
 
 
 def _read_pairs(read: _CalibrationFields, data: dict, n_speakers: int, n_microphones: int) -> np.ndarray | None:
@@ -298,119 +260,15 @@ def _read_subject(read: _CalibrationFields, data: dict) -> dict:
     return {"height_m": height, "age_years": age, "is_minor": is_minor}
 
 
-_CALIBRATION_FIELDS = ("format", "version", "sample_rate_hz", "speed_of_sound_m_s", "temperature_c", "speakers_m",
-                       "microphones_m", "pairs", "camera", "chirp_plan", "recording", "environment", "subject",
-                       "activity", "notes")
-_CAMERA_FIELDS = ("intrinsics", "image_size_px", "cam_to_world")
 _CHIRP_PLAN_FIELDS = ChirpPlan.field_names()
 _RECORDING_FIELDS = ("file", "first_sample", "empty_file", "empty_first_sample", "wav_full_scale")
 _ENVIRONMENT_FIELDS = ("id", "name")
 _SUBJECT_FIELDS = ("height_m", "is_minor", "age_years")
 
 
-def _json_text(value) -> str:
-    """A value as the user typed it in JSON (``"abc"``, ``null``, ``false``), shortened."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_json_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number_tree(value, depth: int) -> bool:
-    """True for ``depth`` levels of JSON lists ending in JSON numbers (not strings, booleans or null)."""
-    if depth == 0:
-        return _is_json_number(value)
-    return isinstance(value, list) and all(_number_tree(item, depth - 1) for item in value)
-
-
-class _CalibrationFields:
-    """Typed reads of ``calibration.json``: each checks one field and raises one line naming the file, the
-    field as the user wrote it (``camera.intrinsics``), its value in JSON and the fix."""
+class _CalibrationFields(CalibrationFields):
+    """Typed reads of a raw capture's ``calibration.json`` (:class:`rooms.rig_file.CalibrationFields`),
+    raising :class:`CaptureFormatError`."""
 
     def __init__(self, path):
-        self.path = path
-
-    def fail(self, name: str, value, fix: str) -> NoReturn:
-        raise CaptureFormatError(f"{self.path}: field {name} = {_json_text(value)}: {fix}")
-
-    def conflict(self, name: str, value, text: str) -> NoReturn:
-        """A well-typed value that contradicts another field."""
-        raise CaptureFormatError(f"{self.path}: field {name} = {_json_text(value)} {text}")
-
-    def missing(self, name: str, fix: str) -> NoReturn:
-        raise CaptureFormatError(f"{self.path}: field {name} is missing; {fix} (docs/raw_capture_format.md)")
-
-    def required(self, mapping: dict, key: str, fix: str, prefix: str = ""):
-        if key not in mapping:
-            self.missing(prefix + key, fix)
-        return mapping[key]
-
-    def known(self, prefix: str, mapping: dict, names: tuple[str, ...]) -> None:
-        for key in mapping:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"did you mean {prefix}{close[0]}? " if close else ""
-                raise CaptureFormatError(f"{self.path}: field {prefix}{key} is not part of the format; {hint}"
-                                         f"the fields are {', '.join(prefix + n for n in names)} "
-                                         f"(docs/raw_capture_format.md)")
-
-    def section(self, data: dict, key: str, names: tuple[str, ...], required: bool = False) -> dict:
-        """A nested object (``camera``, ``recording``, ...); absent is {} unless required."""
-        if key not in data:
-            if not required:
-                return {}
-            self.missing(key, f"give an object with {', '.join(names)}")
-        value = data[key]
-        if not isinstance(value, dict):
-            self.fail(key, value, f"give an object with the fields {', '.join(names)}")
-        self.known(key + ".", value, names)
-        return value
-
-    def number(self, name: str, value, fix: str, low: float | None = None, high: float | None = None,
-               low_open: bool = False, high_open: bool = False) -> float:
-        if not _is_json_number(value):
-            self.fail(name, value, fix + " (a JSON number, not a string)" if isinstance(value, str) else fix)
-        try:
-            return check_number(f"{self.path}: field {name}", value, low, high, low_open=low_open,
-                                high_open=high_open, error=CaptureFormatError)
-        except CaptureFormatError as err:
-            raise CaptureFormatError(f"{err}; {fix}") from None
-
-    def whole(self, name: str, value, fix: str, minimum: int | None = None, maximum: int | None = None) -> int:
-        if not _is_json_number(value):
-            self.fail(name, value, fix + " (a JSON number, not a string)" if isinstance(value, str) else fix)
-        try:
-            return check_whole(f"{self.path}: field {name}", value, minimum, maximum, error=CaptureFormatError)
-        except CaptureFormatError as err:
-            raise CaptureFormatError(f"{err}; {fix}") from None
-
-    def boolean(self, name: str, value) -> bool:
-        if not isinstance(value, bool):
-            self.fail(name, value, "give true or false (JSON booleans, without quotes)")
-        return value
-
-    def text(self, name: str, value, fix: str) -> str:
-        if not isinstance(value, str):
-            self.fail(name, value, fix)
-        return value
-
-    def choice(self, name: str, value, choices: tuple, why: str) -> None:
-        if not isinstance(value, str) or value not in choices:
-            self.fail(name, value, f"give {' or '.join(json.dumps(c) for c in choices)} ({why})")
-
-    def array(self, name: str, value, shape: tuple, fix: str) -> np.ndarray:
-        """Nested JSON lists of numbers of ``shape`` (None: any length >= 1 on that axis), finite."""
-        if not _number_tree(value, len(shape)):
-            self.fail(name, value, fix)
-        try:
-            array = check_finite_array(f"{self.path}: field {name}", value, shape, error=CaptureFormatError)
-        except CaptureFormatError as err:
-            raise CaptureFormatError(f"{err}; {fix}") from None
-        if array.size == 0:
-            self.fail(name, value, fix)
-        return array
+        super().__init__(path, CaptureFormatError)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bodies.joints import FRANKMOCAP49_INDICES, JOINT_NAMES
+from core import npy_files as core_npy
 from core.errors import DamagedDataError, InputError
 
 __all__ = ["CaptureFormatError", "DamagedCaptureError", "NUM_JOINTS", "joints15", "joints_shape_ok", "npy_header",
@@ -30,48 +31,18 @@ class DamagedCaptureError(CaptureFormatError, DamagedDataError):
     after the reader checked it. The message names the file."""
 
 
-_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-
-
 def npy_header(path: Path, what: str, fix: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a .npy file from its header alone, checked against the file's size on disk.
 
     A missing file or one of another dtype is a :class:`CaptureFormatError`; a file that is not a .npy
     array or is shorter than its header announces (a copy cut short) is a :class:`DamagedCaptureError`.
     """
-    if not path.is_file():
-        raise CaptureFormatError(f"{path}: missing ({what}); {fix}")
-    try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version not in _NPY_HEADER_READERS:
-                raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
-            shape, _, dtype = _NPY_HEADER_READERS[version](handle)
-            data_offset = handle.tell()
-    except (OSError, ValueError, EOFError) as err:
-        raise DamagedCaptureError(f"{path}: not a readable .npy array ({err}); {fix}") from None
-    if dtype.hasobject or dtype.names is not None or dtype.kind not in "fiu":
-        raise CaptureFormatError(f"{path}: holds {dtype} values; expected numbers ({what}); {fix}")
-    needed = data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    size = path.stat().st_size
-    if size < needed:
-        raise DamagedCaptureError(f"{path}: truncated -- {size} bytes on disk but its header announces {needed} "
-                                  f"(shape {tuple(shape)}, {dtype}); the copy was cut short: {fix}")
-    return tuple(int(n) for n in shape), dtype
+    return core_npy.npy_header(path, what, fix, CaptureFormatError, DamagedCaptureError)
 
 
 def read_npy(path: Path, what: str, fix: str) -> np.ndarray:
     """A .npy file whose header :func:`npy_header` accepted, as finite float64."""
-    try:
-        array = np.load(path, allow_pickle=False).astype(np.float64)
-    except (OSError, ValueError, EOFError) as err:
-        raise DamagedCaptureError(f"{path}: cannot be read although its header is intact ({err}); {fix}") from None
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise CaptureFormatError(f"{path}: contains NaN/inf ({what}; first at index {tuple(int(i) for i in bad)}); "
-                                 f"{fix}")
-    return array
-
+    return core_npy.read_npy(path, what, fix, CaptureFormatError, DamagedCaptureError)
 
 
 def joints_shape_ok(shape: tuple[int, ...], per_frame: bool) -> bool:

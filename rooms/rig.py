@@ -13,6 +13,10 @@ simulate the microphone a centimetre off the speaker) rather than moving the rig
 :func:`sample_transducer_positions` places transducers the way people set up speakers
 at home or in an office: on walls (a few centimetres off the wall), on shelves or on
 tables, at 0.7-2.2 m, spread around the space the person occupies.
+
+A :class:`CameraRig` is a rig fixed to the camera instead: speakers and microphones given in the
+camera frame (a user's own rig, read from a rig file by :mod:`rooms.rig_file`);
+``CameraRig.placed(camera)`` puts it into a room together with that camera.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .camera import Camera
 from .errors import RoomGeometryError, RoomInputError
 from .shapes import Room
 from .validation import validate_inside
@@ -109,6 +114,59 @@ class TransducerRig:
         transform = np.asarray(world_to_cam, dtype=float)
         apply = lambda p: p @ transform[:3, :3].T + transform[:3, 3]  # noqa: E731
         return apply(self.speaker_positions_m), apply(self.microphone_positions_m)
+
+
+@dataclass(frozen=True)
+class CameraRig:
+    """Speakers and microphones fixed to the camera: positions in the camera frame (OpenCV: x right,
+    y down, z forward), metres.
+
+    A user's rig (``rooms.rig_file``) is known only relative to the camera; :meth:`placed` puts it in
+    a room with a camera there. The positions are held as tuples of floats exactly as given (so the
+    rig compares, hashes and is written to JSON unchanged).
+
+    Attributes:
+        speaker_positions_m: (S, 3) camera frame.
+        microphone_positions_m: (M, 3) camera frame.
+    """
+
+    speaker_positions_m: tuple[tuple[float, float, float], ...]
+    microphone_positions_m: tuple[tuple[float, float, float], ...]
+
+    def __post_init__(self):
+        for name in ("speaker_positions_m", "microphone_positions_m"):
+            try:
+                value = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise RoomInputError(f"{name}: give a finite (N >= 1, 3) array in metres, camera frame.") from None
+            if value.ndim != 2 or value.shape[1] != 3 or len(value) == 0 or not np.all(np.isfinite(value)):
+                raise RoomInputError(f"{name} has shape {value.shape}; give a finite (N >= 1, 3) array in metres, "
+                                     f"camera frame.")
+            object.__setattr__(self, name, tuple(tuple(row) for row in value.tolist()))
+
+    @property
+    def n_speakers(self) -> int:
+        return len(self.speaker_positions_m)
+
+    @property
+    def n_microphones(self) -> int:
+        return len(self.microphone_positions_m)
+
+    @property
+    def colocated(self) -> bool:
+        """True when microphone i is at speaker i (the same numbers): the PoseKernel dataset's rig."""
+        return self.speaker_positions_m == self.microphone_positions_m
+
+    def positions_m(self) -> np.ndarray:
+        """(S + M, 3) every transducer, speakers first, camera frame."""
+        return np.array(self.speaker_positions_m + self.microphone_positions_m, dtype=float)
+
+    def placed(self, camera: Camera) -> TransducerRig:
+        """The rig in the room frame of ``camera`` (its ``cam_to_world``)."""
+        speakers = camera.camera_to_world(np.array(self.speaker_positions_m, dtype=float))
+        if self.colocated:
+            return colocated_rig(speakers)
+        return separated_rig(speakers, camera.camera_to_world(np.array(self.microphone_positions_m, dtype=float)))
 
 
 def colocated_rig(positions_m, mounts=None) -> TransducerRig:

@@ -18,6 +18,13 @@ so the same seed gives the same scene on any machine):
    the walls; tables elsewhere, none of them hiding the body region from the camera.
 4. A rig (co-located with probability ``colocated_probability``) on walls, shelves and
    tables around the body region.
+
+With ``camera_rig`` (a :class:`rooms.rig.CameraRig`, a user's rig known in the camera frame) no
+rig is drawn: step 2 keeps only a camera and body region for which the rig, carried by the camera,
+lies in the room (``CAMERA_RIG_WALL_MARGIN_M`` from the shell) and every transducer stands
+``CAMERA_RIG_CLEARANCE_M`` away from the body region on the floor plan (the region shrinks as for
+the view); a rig reaching behind the camera moves the camera off its wall by as much. Furniture
+keeps clear of the transducers, and a scene whose rig still ends up inside furniture is drawn again.
 """
 
 from __future__ import annotations
@@ -33,9 +40,20 @@ from .errors import RoomGeometryError, RoomInputError
 from .furniture import Furniture, make_seat, make_shelf, make_table
 from .materials import CEILING_MATERIALS, FLOOR_MATERIALS, FURNITURE_MATERIALS, WALL_MATERIALS, get_material
 from .polygons import convex_polygons_overlap, segments_hit_triangles
-from .rig import MOUNTS, TransducerRig, sample_rig
+from .rig import MOUNTS, CameraRig, TransducerRig, sample_rig
 from .shapes import Room, ShoeboxRoom
 from .validation import validate_body_inside, validate_inside
+
+#: A camera rig's transducers must lie this far inside the room's shell (m): a speaker on a wall
+#: stands a few centimetres off it, and a co-located microphone is simulated 2 cm above its speaker.
+CAMERA_RIG_WALL_MARGIN_M = 0.05
+#: ... and this far from the body region on the floor plan (m): the person's pelvis stays at least
+#: this far from every transducer, so that a body does not walk into a speaker.
+CAMERA_RIG_CLEARANCE_M = 0.6
+#: Furniture keeps this far from a camera rig's transducers on the floor plan (m, half a side).
+_CAMERA_RIG_STAND_HALF_M = 0.15
+#: The camera stands this far from its wall (m), or further when a camera rig reaches behind it.
+_CAMERA_WALL_OFFSET_M = 0.05
 
 # Wall name -> (fixed axis, value is at 0 or at the room length, inward normal on the floor).
 _WALLS = {
@@ -153,7 +171,12 @@ class RoomScene:
 
 @dataclass(frozen=True)
 class RoomSamplerConfig:
-    """Ranges of everything the sampler draws. Lengths in metres."""
+    """Ranges of everything the sampler draws. Lengths in metres.
+
+    ``camera_rig``: a rig fixed to the camera (:class:`rooms.rig.CameraRig`) placed in every scene
+    with the camera instead of a drawn rig (``n_speakers`` / ``n_microphones`` must be its counts;
+    ``colocated_probability`` and the transducer mount and height ranges are then not used).
+    """
 
     min_floor_side_m: float = 5.0
     max_floor_side_m: float = 10.0
@@ -182,6 +205,7 @@ class RoomSamplerConfig:
     person_reach_m: float = 0.35
     image_margin_px: float = 10.0
     max_attempts: int = 500
+    camera_rig: CameraRig | None = None
 
     def __post_init__(self):
         def check_range(name, low_limit=None):
@@ -211,7 +235,15 @@ class RoomSamplerConfig:
             raise RoomInputError(f"colocated_probability = {self.colocated_probability}; give a probability in [0, 1].")
         if self.n_speakers < 1 or self.n_microphones < 1:
             raise RoomInputError("n_speakers and n_microphones must be >= 1.")
-        if self.colocated_probability > 0 and self.n_speakers != self.n_microphones:
+        if self.camera_rig is not None:
+            if not isinstance(self.camera_rig, CameraRig):
+                raise RoomInputError(f"camera_rig = {self.camera_rig!r}; give a rooms.rig.CameraRig or None.")
+            if (self.n_speakers, self.n_microphones) != (self.camera_rig.n_speakers, self.camera_rig.n_microphones):
+                raise RoomInputError(
+                    f"n_speakers = {self.n_speakers}, n_microphones = {self.n_microphones} but camera_rig has "
+                    f"{self.camera_rig.n_speakers} speakers and {self.camera_rig.n_microphones} microphones; "
+                    f"make them equal.")
+        elif self.colocated_probability > 0 and self.n_speakers != self.n_microphones:
             raise RoomInputError(
                 "a co-located rig needs n_microphones == n_speakers; make them equal or set colocated_probability = 0."
             )
@@ -243,6 +275,13 @@ class RoomSampler:
             scene = self._try_sample(rng)
             if scene is not None:
                 return scene
+        if cfg.camera_rig is not None:
+            raise RoomGeometryError(
+                f"could not fit the camera rig in a scene in {cfg.max_attempts} attempts: its transducers must lie "
+                f"in the room ({CAMERA_RIG_WALL_MARGIN_M:g} m from every surface), {CAMERA_RIG_CLEARANCE_M:g} m "
+                f"clear of where the person stands, with the camera on a wall looking at the person; allow larger "
+                f"rooms (max_floor_side_m = {cfg.max_floor_side_m:g}, height_range_m = {cfg.height_range_m}) or "
+                f"check that the rig's positions are in metres, camera frame.")
         raise RoomGeometryError(
             f"could not lay out a scene in {cfg.max_attempts} attempts; allow larger rooms "
             f"(min_floor_side_m = {cfg.min_floor_side_m}) or a shorter camera_distance_range_m."
@@ -273,28 +312,38 @@ class RoomSampler:
             return None
         camera, region, camera_wall = placed
 
+        fixed_rig = None if cfg.camera_rig is None else cfg.camera_rig.placed(camera)
+        stands = None if fixed_rig is None else _stand_squares(fixed_rig)
+
         seat = self._place_seat(region, camera, rng)
         if seat is None:
             return None
         furniture = [seat]
-        furniture += self._place_shelves(empty, region, camera, camera_wall, furniture, rng)
-        furniture += self._place_tables(empty, region, camera, furniture, rng)
+        furniture += self._place_shelves(empty, region, camera, camera_wall, furniture, rng, stands)
+        furniture += self._place_tables(empty, region, camera, furniture, rng, stands)
         room = empty.with_furniture(furniture)
 
-        colocated = bool(rng.random() < cfg.colocated_probability)
-        try:
-            rig = sample_rig(
-                room,
-                rng,
-                cfg.n_speakers,
-                cfg.n_microphones,
-                colocated,
-                around_xy_m=region.center_xy_m,
-                height_range_m=cfg.transducer_height_range_m,
-                mounts=cfg.transducer_mounts,
-            )
-        except RoomInputError:
-            return None
+        if fixed_rig is not None:
+            try:
+                fixed_rig.validate_in(room, CAMERA_RIG_WALL_MARGIN_M)
+            except RoomInputError:  # a transducer inside furniture: draw the scene again
+                return None
+            rig = fixed_rig
+        else:
+            colocated = bool(rng.random() < cfg.colocated_probability)
+            try:
+                rig = sample_rig(
+                    room,
+                    rng,
+                    cfg.n_speakers,
+                    cfg.n_microphones,
+                    colocated,
+                    around_xy_m=region.center_xy_m,
+                    height_range_m=cfg.transducer_height_range_m,
+                    mounts=cfg.transducer_mounts,
+                )
+            except RoomInputError:
+                return None
         validate_inside(room, camera.position_m, "camera position")
         return RoomScene(room, rig, camera, temperature_c, humidity_pct, region, seat)
 
@@ -311,7 +360,12 @@ class RoomSampler:
         axis, at_far_side, inward = _WALLS[name]
         along = 1 - axis
         position = np.zeros(3)
-        position[axis] = dims[axis] - 0.05 if at_far_side else 0.05
+        offset = _CAMERA_WALL_OFFSET_M
+        if cfg.camera_rig is not None:  # a rig reaching behind the camera takes the camera off its wall
+            offset = max(offset, 2 * _CAMERA_WALL_OFFSET_M - float(cfg.camera_rig.positions_m()[:, 2].min()))
+            if offset > dims[axis] / 2:
+                return None
+        position[axis] = dims[axis] - offset if at_far_side else offset
         position[along] = rng.uniform(0.3, dims[along] - 0.3)
         position[2] = rng.uniform(*cfg.camera_height_range_m)
         yaw = rng.uniform(-math.radians(35), math.radians(35))
@@ -328,10 +382,22 @@ class RoomSampler:
             if np.all(region.size_m >= 0.8):
                 target = np.r_[region.center_xy_m, cfg.person_height_m / 2]
                 camera = Camera.look_at(position, target, intrinsics, cfg.image_size_px)
-                if np.all(camera.in_view(self._view_points(region), cfg.image_margin_px)):
+                if np.all(camera.in_view(self._view_points(region), cfg.image_margin_px)) and \
+                        self._camera_rig_fits(room, camera, region):
                     return camera, region, name
             side *= 0.85
         return None
+
+    def _camera_rig_fits(self, room: ShoeboxRoom, camera: Camera, region: BodyRegion) -> bool:
+        """Does the camera rig, carried by ``camera``, lie in the (empty) room and clear of the body region?
+        True when there is no camera rig."""
+        if self.config.camera_rig is None:
+            return True
+        points = camera.camera_to_world(self.config.camera_rig.positions_m())
+        if not np.all(room.signed_distance_to_shell_m(points) >= CAMERA_RIG_WALL_MARGIN_M):
+            return False
+        outside = np.maximum(np.maximum(region.xy_min_m - points[:, :2], points[:, :2] - region.xy_max_m), 0.0)
+        return bool(np.all(np.linalg.norm(outside, axis=1) >= CAMERA_RIG_CLEARANCE_M))
 
     def _place_seat(self, region: BodyRegion, camera: Camera, rng: np.random.Generator) -> Furniture | None:
         cfg = self.config
@@ -342,11 +408,14 @@ class RoomSampler:
         material = cfg.furniture_materials[rng.integers(len(cfg.furniture_materials))]
         return make_seat(xy, yaw, seat_height_m=rng.uniform(*cfg.seat_height_range_m), material=material)
 
-    def _blocks(self, item: Furniture, region: BodyRegion, camera: Camera, others) -> bool:
-        """Does ``item`` overlap the grown body region, other furniture, the camera, or hide the region?"""
+    def _blocks(self, item: Furniture, region: BodyRegion, camera: Camera, others, stands=None) -> bool:
+        """Does ``item`` overlap the grown body region, other furniture, the camera, a camera rig's
+        transducer (``stands``: their squares on the floor plan), or hide the region?"""
         cfg = self.config
         outline = item.footprint_xy()
         if convex_polygons_overlap(outline, region.corners_xy(cfg.person_reach_m)):
+            return True
+        if stands is not None and any(convex_polygons_overlap(outline, square) for square in stands):
             return True
         camera_square = camera.position_m[:2] + 0.5 * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
         if convex_polygons_overlap(outline, camera_square):
@@ -362,7 +431,7 @@ class RoomSampler:
         starts = np.repeat(camera.position_m[None], len(targets), axis=0)
         return bool(segments_hit_triangles(starts, targets, triangles).any())
 
-    def _place_shelves(self, room, region, camera, camera_wall, furniture, rng):
+    def _place_shelves(self, room, region, camera, camera_wall, furniture, rng, stands=None):
         cfg = self.config
         dims = room.dimensions_m
         placed = []
@@ -381,13 +450,13 @@ class RoomSampler:
                 yaw = math.atan2(inward[1], inward[0]) - math.pi / 2
                 material = cfg.furniture_materials[0]
                 shelf = make_shelf(center, yaw, (width, depth), height, material)
-                if name == camera_wall or self._blocks(shelf, region, camera, furniture + placed):
+                if name == camera_wall or self._blocks(shelf, region, camera, furniture + placed, stands):
                     continue
                 placed.append(shelf)
                 break
         return placed
 
-    def _place_tables(self, room, region, camera, furniture, rng):
+    def _place_tables(self, room, region, camera, furniture, rng, stands=None):
         cfg = self.config
         dims = room.dimensions_m
         placed = []
@@ -400,8 +469,15 @@ class RoomSampler:
                 center = rng.uniform(np.full(2, reach), dims[:2] - reach)
                 yaw = rng.uniform(0, math.pi)
                 table = make_table(center, yaw, size, rng.uniform(0.7, 0.78), material=cfg.furniture_materials[0])
-                if self._blocks(table, region, camera, furniture + placed):
+                if self._blocks(table, region, camera, furniture + placed, stands):
                     continue
                 placed.append(table)
                 break
         return placed
+
+
+def _stand_squares(rig: TransducerRig) -> list[np.ndarray]:
+    """(4, 2) squares on the floor plan around each transducer of ``rig``, kept free of furniture."""
+    corners = _CAMERA_RIG_STAND_HALF_M * np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    points = np.vstack([rig.speaker_positions_m, rig.microphone_positions_m])
+    return [point[:2] + corners for point in points]

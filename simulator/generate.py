@@ -16,6 +16,15 @@ random activities are recorded, deconvolved into pose kernels (``simulator.decon
 seen by a 2D detector model (``simulator.detector``). The worker writes the room's chunks and, last,
 the room's ``room_done`` flag (see ``simulator.store_format`` for the layout).
 
+Your own rig: ``--rig-file FILE`` simulates the speakers, microphones and camera of FILE, a raw
+capture's ``calibration.json`` (``docs/raw_capture_format.md``) or a PoseKernel environment's
+``audio_sensor_loc.npy`` (co-located pairs; the default camera, the dataset's), instead of drawn rigs:
+the rig is fixed in the camera frame and every room carries it with its camera (rooms where it does
+not fit are drawn again), so the stored ``speaker_pos`` and ``mic_pos`` are the file's numbers. This is
+how to pretrain for the PoseKernel dataset or for your own captures. The file is read and checked
+before any work; the store records its content (not its path), so ``--verify`` / ``--repair`` need
+no file and a store resumes only with the same rig.
+
 Resumable and deterministic: room r draws everything from ``numpy.random.default_rng([seed, r])``,
 so a killed or interrupted run started again with the same arguments computes only the rooms not
 yet flagged done, and any number of workers gives the same arrays. Starting it with other

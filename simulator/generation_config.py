@@ -11,11 +11,16 @@ flag's option string, the name it has in ``GenerationConfig(**kwargs)`` and in t
 its type and help. The command line, the keyword arguments, the flat attributes
 (``config.max_order`` reads ``config.simulation.max_order``), the recorded identity and the flag
 named in an error all come from it.
+
+``--rig-file FILE`` (``rig_file``) simulates a user's own rig instead of drawn ones: the file
+(:mod:`rooms.rig_file`) is read and checked when the config is built, and the config holds and
+records its content (:class:`rooms.rig_file.RigFile`), not its path.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +28,10 @@ import numpy as np
 from bodies import ACTIVITIES, SubjectSamplerConfig
 from core.checks import check_choice, check_number, check_whole
 from core.errors import InputError
-from rooms import RoomSamplerConfig
+from rooms import RoomGeometryError, RoomSamplerConfig
+from rooms.rig import CameraRig
+from rooms.rig_file import RigFile, read_rig_file
+from simulator.realism import REALISM, realism_effects
 from simulator.recording import SimulationConfig
 from simulator.signals import ChirpPlan
 
@@ -69,7 +77,7 @@ class Flag:
     type: type | None = None
     choices: tuple | None = None
     nargs: int | str | None = None
-    metavar: tuple | None = None
+    metavar: tuple | str | None = None
     negated: bool = False
 
 
@@ -81,6 +89,13 @@ DATA_FLAGS = (
     Flag("--seed", "seed", "dataset seed (>= 0)", type=int),
     Flag("--rig", "rig", "co-located speaker/microphone pairs (real dataset), separated, or mixed per room",
          choices=RIGS),
+    Flag("--rig-file", "rig_file", "your own rig and camera instead of drawn ones, carried by the camera into every "
+         "room: a raw capture's calibration.json (docs/raw_capture_format.md) or a PoseKernel environment's "
+         "audio_sensor_loc.npy (co-located pairs, the default camera); positions are stored as the file gives them",
+         metavar="FILE"),
+    Flag("--realism", "realism", "ideal: the clean simulation of earlier stores; realistic: also draw per room "
+         "what real rigs record (coloured noise, tones and impulses; each device's response and latency; "
+         "simulator/realism.py lists the effects)", choices=REALISM),
     Flag("--minor-fraction", "minor_fraction", "share of minors", "subject_sampler", "minor_fraction", float),
     Flag("--activities", "activities", "activities to draw", nargs="+"),
     Flag("--min-floor-m", "min_floor_m", "smallest floor side (m)", "room_sampler", "min_floor_side_m", float),
@@ -126,7 +141,7 @@ class GenerationConfig:
 
     Every field is checked when the config is built, with the flag that sets it named, and so are
     the held configurations, so that a bad argument fails in the first second, before any store
-    exists.
+    exists; a rig file must also fit in a room (:meth:`check_rig_fits`).
 
     Attributes:
         rooms: number of rooms (tasks), at most ``MAX_ROOMS``.
@@ -135,13 +150,22 @@ class GenerationConfig:
         subjects_per_room: distinct people per room; frames alternate between them.
         seed: the dataset's seed (>= 0).
         rig: 'co-located' (the real dataset's 4 speaker/microphone pairs), 'separated', or
-            'mixed' (each room draws one, half and half).
+            'mixed' (each room draws one, half and half). With a rig file, the file's kind
+            ('co-located' when its microphones are its speakers, else 'separated').
+        rig_file: a user's rig, fixed in the camera frame (:class:`rooms.rig_file.RigFile`), or None.
+            Given as a path (read and checked at once), a RigFile, or its ``to_dict()`` (a store's
+            record). Every room carries it with the camera (``room_sampler.camera_rig``, the
+            file's camera if it has one, ``n_speakers`` / ``n_microphones`` and the chirp plan's
+            speaker count follow it), and the stored ``speaker_pos`` / ``mic_pos`` are the file's
+            numbers.
         activities: activities drawn uniformly per frame.
         kernel_samples: length of each stored pose kernel (4800 = 50 ms = 17 m of round trip), at
             most one chirp period.
         kernel_dtype: 'float16' (default, normalised kernels) or 'float32'.
         keep_recordings: also store the raw recordings and the ground-truth kernels.
         split: proportions of train / val / test rooms (split by room).
+        realism: 'ideal' or 'realistic' (:mod:`simulator.realism`): the effects of real rigs the simulation
+            draws per room (``simulation.noise``, ``simulation.devices``).
         simulation: how frames are recorded (max_order at most ``MAX_IMAGE_ORDER``).
         room_sampler: how rooms are drawn (floor side range 5 m and up by default, the paper's
             assumption; its rig size and camera image size shape the store).
@@ -158,6 +182,8 @@ class GenerationConfig:
     kernel_dtype: str = "float16"
     keep_recordings: bool = False
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    rig_file: RigFile | None = None
+    realism: str = "ideal"
     simulation: SimulationConfig = field(default_factory=generation_simulation_config)
     room_sampler: RoomSamplerConfig = field(default_factory=RoomSamplerConfig)
     subject_sampler: SubjectSamplerConfig = field(default_factory=SubjectSamplerConfig)
@@ -181,6 +207,7 @@ class GenerationConfig:
             if _FLAG_OF_KEY[key].config is None:
                 setattr(self, key, value)
         self._hold(held, flat, extra)
+        self.check_rig_fits()
 
     def _hold(self, held: dict, flat: dict, extra: dict) -> None:
         """The held configurations with the flat keys' values (and 'config.field' extras) put in."""
@@ -193,9 +220,14 @@ class GenerationConfig:
             name, _, field_name = key.partition(".")
             if field_name == "chirp_plan" and isinstance(value, dict):
                 value = ChirpPlan.from_dict(value)
+            elif field_name == "camera_rig" and isinstance(value, dict):
+                value = _built(lambda v=value: CameraRig(**v))
             elif isinstance(value, list):
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
             changes[name][field_name] = value
+        if self.rig_file is not None:
+            self._follow_rig_file(held, changes)
+        changes["simulation"].update(realism_effects(self.realism))
         for name in _HELD:
             setattr(self, name, _built(lambda n=name: dataclasses.replace(held[n], **changes[n])))
         period = self.simulation.chirp_plan.n_samples
@@ -206,6 +238,45 @@ class GenerationConfig:
                 f"--kernel-samples = {self.kernel_samples}: at most {period}, one chirp period "
                 f"({plan.duration_s * 1e3:g} ms at {plan.sample_rate_hz / 1e3:g} kHz), the longest kernel a frame can "
                 f"be deconvolved into")
+
+    def _follow_rig_file(self, held: dict, changes: dict) -> None:
+        """The held fields a rig file sets: the camera rig, its counts, its camera, the chirps' speaker count."""
+        rig_file, rig = self.rig_file, self.rig_file.rig
+        changes["room_sampler"].update(camera_rig=rig, n_speakers=rig.n_speakers, n_microphones=rig.n_microphones)
+        if rig_file.intrinsics is not None:
+            changes["room_sampler"].update(camera_intrinsics=rig_file.intrinsics, image_size_px=rig_file.image_size_px)
+        plan = changes["simulation"].get("chirp_plan", held["simulation"].chirp_plan)
+        if isinstance(plan, ChirpPlan) and plan.n_speakers != rig.n_speakers:
+            try:
+                changes["simulation"]["chirp_plan"] = dataclasses.replace(plan, n_speakers=rig.n_speakers)
+            except InputError as err:
+                raise GenerationError(f"--rig-file {rig_file.source}: {rig.n_speakers} speakers cannot each have a "
+                                      f"sub-band of the chirp plan ({err})") from None
+
+    def check_rig_fits(self) -> None:
+        """Refuse a rig file whose rig fits in no room, before any work.
+
+        A rig far larger than the largest room (positions in millimetres, say) is refused at once;
+        otherwise room 0's scene is drawn as its worker will draw it (a few tens of milliseconds;
+        the room sampler's ``max_attempts`` scenes, about a second, when the rig fits nowhere).
+        """
+        if self.rig_file is None:
+            return
+        sampler = self.room_sampler
+        points = np.vstack([np.zeros((1, 3)), self.rig_file.rig.positions_m()])   # the camera and the rig
+        span = float(np.max(np.linalg.norm(points[:, None] - points[None], axis=-1)))
+        diagonal = float(np.sqrt(2 * sampler.max_floor_side_m ** 2 + sampler.height_range_m[1] ** 2))
+        where = f"--rig-file {self.rig_file.source}"
+        if span >= diagonal:
+            raise GenerationError(f"{where}: its camera and transducers span {span:.3g} m, more than the largest "
+                                  f"room's diagonal ({diagonal:.3g} m): give positions in metres (camera frame), or "
+                                  f"raise --max-floor-m")
+        from rooms import RoomSampler
+
+        try:
+            RoomSampler(sampler).sample(np.random.default_rng([self.seed, 0]))
+        except RoomGeometryError as err:
+            raise GenerationError(f"{where}: {err}") from None
 
     def simulation_config(self) -> SimulationConfig:
         """The :class:`simulator.recording.SimulationConfig` every room is recorded with."""
@@ -230,6 +301,16 @@ class GenerationConfig:
         d["activities"] = list(self.activities)
         d["split"] = list(self.split)
         flagged = {(flag.config, flag.field) for flag in DATA_FLAGS} | {("room_sampler", "colocated_probability")}
+        if self.realism == "ideal":
+            del d["realism"]    # stores written before --realism existed are ideal, and resume
+        flagged |= {("simulation", name) for name in realism_effects("realistic")}
+        if self.rig_file is None:
+            del d["rig_file"]   # stores written before --rig-file existed record none, and resume
+        else:
+            d["rig_file"] = self.rig_file.to_dict()   # the content: the same rig from another path is the same data
+            flagged |= {("room_sampler", name) for name in ("camera_rig", "n_speakers", "n_microphones")}
+            if self.rig_file.intrinsics is not None:
+                flagged |= {("room_sampler", "camera_intrinsics"), ("room_sampler", "image_size_px")}
         base = {"simulation": generation_simulation_config(), "room_sampler": RoomSamplerConfig(),
                 "subject_sampler": SubjectSamplerConfig()}
         for name in _HELD:
@@ -258,6 +339,9 @@ for _flag in DATA_FLAGS:
 def _jsonable(value):
     if isinstance(value, ChirpPlan):
         return value.to_dict()
+    if isinstance(value, CameraRig):
+        return {name: [list(p) for p in getattr(value, name)]
+                for name in ("speaker_positions_m", "microphone_positions_m")}
     return json.loads(json.dumps(value, default=lambda v: np.asarray(v).tolist()))
 
 
@@ -286,6 +370,14 @@ def _checked_flat(v: dict) -> dict:
                                          error=E)
     v["seed"] = check_whole("--seed", v["seed"], 0, MAX_SEED, error=E)
     check_choice("--rig", v["rig"], RIGS, error=E)
+    check_choice("--realism", v["realism"], REALISM, error=E)
+    v["rig_file"] = _checked_rig_file(v["rig_file"])
+    if v["rig_file"] is not None:
+        kind = "co-located" if v["rig_file"].rig.colocated else "separated"
+        if v["rig"] not in ("mixed", kind):
+            raise E(f"--rig {v['rig']}: the rig file {v['rig_file'].source} holds a {kind} rig; drop --rig (the rig "
+                    f"file decides)")
+        v["rig"] = kind
     v["minor_fraction"] = check_number("--minor-fraction", v["minor_fraction"], 0.0, 1.0, error=E)
     v["activities"] = _checked_activities(v["activities"])
     v["min_floor_m"] = check_number("--min-floor-m", v["min_floor_m"], 2.5, error=E)
@@ -306,6 +398,23 @@ def _checked_flat(v: dict) -> dict:
     check_choice("--kernel-dtype", v["kernel_dtype"], ("float16", "float32"), error=E)
     v["split"] = _checked_split(v["split"])
     return v
+
+
+def _checked_rig_file(value) -> RigFile | None:
+    """A path (the file is read and checked now), a RigFile, its to_dict() (a store's record), or None."""
+    if value is None or isinstance(value, RigFile):
+        return value
+    if isinstance(value, dict):
+        try:
+            return RigFile.from_dict(value, "rig_file (recorded)")
+        except InputError as err:
+            raise GenerationError(f"--rig-file: {err}") from None
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            return read_rig_file(value)
+        except InputError as err:
+            raise GenerationError(f"--rig-file {err}") from None
+    raise GenerationError(f"--rig-file = {value!r}: give the path of a calibration.json or an audio_sensor_loc.npy")
 
 
 def _checked_activities(activities) -> tuple[str, ...]:

@@ -34,6 +34,8 @@ from core.checks import check_finite_array, check_number, check_whole
 from rooms import RoomScene, air_absorption_energy_per_m
 from simulator.body_echo import DEFAULT_REFLECTION_COEFFICIENT, FacetMesh, body_impulse_responses
 from simulator.errors import SimulationInputError
+from simulator.noise import NoiseDraw, NoiseModel, render_noise
+from simulator.transducers import DeviceResponses, TransducerModel, frequency_response
 from simulator.room_response import RoomAcoustics, compute_room_acoustics
 from simulator.signals import ChirpPlan
 
@@ -76,6 +78,13 @@ class SimulationConfig:
         colocated_microphone_offset_m: a co-located pair's microphone is simulated this far
             above its speaker (a real one sits beside it; at zero distance the direct path is
             infinite).
+        noise: realistic noise (:class:`simulator.noise.NoiseModel`: coloured ambient noise, tonal
+            interferers, impulsive events, drawn per room); it replaces the white noise of
+            ``snr_db``, and its SNR is in band (module docstring of :mod:`simulator.noise`). None:
+            white noise at ``snr_db``, as before.
+        devices: real transducers (:class:`simulator.transducers.TransducerModel`): each speaker and
+            microphone of a room gets its own drawn response (a resonance, a tilt, a gain) and an
+            uncalibrated latency, on top of ``transducer_responses``. None: identical ideal devices.
     """
 
     chirp_plan: ChirpPlan = field(default_factory=ChirpPlan)
@@ -92,6 +101,8 @@ class SimulationConfig:
     speaker_band_hz: tuple[float, float] = (15_000.0, 36_000.0)
     microphone_corner_hz: float = 30_000.0
     colocated_microphone_offset_m: float = 0.02
+    noise: NoiseModel | None = None
+    devices: TransducerModel | None = None
 
     def __post_init__(self) -> None:
         # Every field is checked here, not where it is first used: a generator builds its
@@ -135,6 +146,15 @@ class SimulationConfig:
         self.colocated_microphone_offset_m = check_number(
             "colocated_microphone_offset_m", self.colocated_microphone_offset_m, 0.0, 0.2,
             low_open=True, high_open=True, error=error)
+        if self.noise is not None and not isinstance(self.noise, NoiseModel):
+            fail("noise", "pass a simulator.noise.NoiseModel, or None for white noise at snr_db")
+        if self.devices is not None and not isinstance(self.devices, TransducerModel):
+            fail("devices", "pass a simulator.transducers.TransducerModel, or None for ideal devices")
+
+    @property
+    def realistic(self) -> bool:
+        """True when a per-room effect is drawn (the recorder then needs a random generator)."""
+        return self.noise is not None or self.devices is not None
 
 
 @dataclass
@@ -231,9 +251,21 @@ class RoomSimulator:
         recording = simulator.record(body, np.random.default_rng(0))
     """
 
-    def __init__(self, scene: RoomScene, config: SimulationConfig | None = None):
+    def __init__(self, scene: RoomScene, config: SimulationConfig | None = None,
+                 rng: np.random.Generator | None = None):
+        """``rng`` draws the room's realistic effects (``config.noise``, ...): needed when the config has any."""
         self.scene = scene
         self.config = config or SimulationConfig()
+        if self.config.realistic and not isinstance(rng, np.random.Generator):
+            raise SimulationInputError("rng = None: a configuration with realistic effects (noise, ...) draws them "
+                                       "per room; pass RoomSimulator(scene, config, rng=np.random.default_rng(seed))")
+        self._realism_rng = rng
+        #: the room's drawn noise (None: white noise at snr_db)
+        self.noise_draw: NoiseDraw | None = self.config.noise.draw(rng) if self.config.noise is not None else None
+        #: the room's drawn speakers and microphones, in that order (None: ideal devices)
+        n_speakers, n_microphones = len(scene.rig.speaker_positions_m), len(scene.rig.microphone_positions_m)
+        self.device_draw: DeviceResponses | None = (self.config.devices.draw(rng, n_speakers + n_microphones)
+                                                    if self.config.devices is not None else None)
         plan = self.config.chirp_plan
         self.sample_rate_hz = float(plan.sample_rate_hz)
         self.period = plan.n_samples
@@ -253,8 +285,9 @@ class RoomSimulator:
         )
         self.room_impulse_responses = fold_into_period(self.acoustics.impulse_responses, self.period)
         self._transducer_gain = self._transducer_frequency_response()
+        self._speaker_responses, self._microphone_responses = self._device_responses()
         # Spectra of the chirps (through the speakers), reused for every frame.
-        self._chirp_spectra = np.fft.rfft(self.chirps, axis=-1) * self._transducer_gain
+        self._chirp_spectra = np.fft.rfft(self.chirps, axis=-1) * self._transducer_gain * self._speaker_responses
         self._empty_clean = self._convolve(self.room_impulse_responses)
         # The chirps 1 m from their speakers in free field: the reference of snr_db.
         at_1m = np.fft.irfft(self._chirp_spectra.sum(0), self.period) / (4 * np.pi)
@@ -273,10 +306,19 @@ class RoomSimulator:
         _, microphone = scipy.signal.freqz(b, a, worN=freqs, fs=fs)
         return speaker * microphone
 
+    def _device_responses(self) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """(S, K) speaker and (M, K) microphone responses of the drawn devices on the frame's rFFT grid
+        (1.0 and 1.0 without ``config.devices``)."""
+        if self.device_draw is None:
+            return 1.0, 1.0
+        freqs = np.fft.rfftfreq(self.period, 1.0 / self.sample_rate_hz)
+        responses = frequency_response(self.device_draw, freqs)
+        return responses[:len(self.speakers)], responses[len(self.speakers):]
+
     def _convolve(self, impulse_responses: np.ndarray) -> np.ndarray:
         """(M, T) steady-state recordings for (S, M, T) impulse responses, no noise."""
         spectra = np.fft.rfft(impulse_responses, axis=-1)  # (S, M, K)
-        received = np.einsum("sk,smk->mk", self._chirp_spectra, spectra)
+        received = np.einsum("sk,smk->mk", self._chirp_spectra, spectra) * self._microphone_responses
         return np.fft.irfft(received, self.period, axis=-1)
 
     def _finish(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -287,10 +329,27 @@ class RoomSimulator:
             freqs = np.fft.rfftfreq(self.period)
             clean = np.fft.irfft(np.fft.rfft(clean, axis=-1) * np.exp(-2j * np.pi * freqs * offset),
                                  self.period, axis=-1)
-        if self.config.snr_db is not None:
+        if self.noise_draw is not None:
+            # from the room's realism stream; the frame's own stream advances as it would for white noise, so
+            # that a realistic store holds the ideal store's people and detections (paired stores)
+            if self.config.snr_db is not None:
+                rng.standard_normal(clean.shape)
+            plan = self.config.chirp_plan
+            clean = clean + render_noise(self.noise_draw, clean.shape[0], self.period, self.sample_rate_hz,
+                                         self.reference_power, self._realism_rng, band_hz=plan.band_hz)
+        elif self.config.snr_db is not None:
             sigma = np.sqrt(self.reference_power / 10 ** (self.config.snr_db / 10))
             clean = clean + sigma * rng.standard_normal(clean.shape)
         return clean, offset
+
+    def realism(self) -> dict:
+        """This room's drawn effects as plain data (empty when the config draws none), for a store to keep."""
+        out = {}
+        if self.noise_draw is not None:
+            out["noise"] = self.noise_draw.to_dict()
+        if self.device_draw is not None:
+            out["devices"] = self.device_draw.to_dict()     # speakers first, then microphones
+        return out
 
     def body_response(self, body: PosedBody, room_scene: RoomScene | None = None) -> np.ndarray:
         """(S, M, T) the person's part of the impulse responses: echo + multipath + shadow.

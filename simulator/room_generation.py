@@ -2,6 +2,11 @@
 
 Room r draws everything from ``numpy.random.default_rng([seed, r])``, so a room's arrays depend on
 the generator configuration and r only: any worker, any order, the same arrays.
+
+With a rig file (``GenerationConfig.rig_file``) every room carries the user's rig with its camera,
+a pose that comes within ``RIG_BODY_CLEARANCE_M`` of a transducer is drawn again, and the stored
+``speaker_pos`` / ``mic_pos`` are the file's own numbers: the positions the user's captures carry
+(a co-located microphone is simulated 2 cm above its speaker, where its speaker's number puts it).
 """
 from __future__ import annotations
 
@@ -9,8 +14,14 @@ import numpy as np
 
 from bodies import ACTIVITIES
 from simulator.generation_config import GenerationConfig, room_split
+from simulator.realism import REALISM_STREAM
 
-__all__ = ["RoomGenerator", "write_room"]
+__all__ = ["RIG_BODY_CLEARANCE_M", "RoomGenerator", "write_room"]
+
+#: With a rig file, a body keeps this far from every transducer (m): people do not touch the speakers.
+RIG_BODY_CLEARANCE_M = 0.2
+#: Poses drawn before a rig-file frame falls back to standing (the narrowest pose), and then gives up.
+_RIG_POSE_TRIES = 20
 
 
 class RoomGenerator:
@@ -37,7 +48,9 @@ class RoomGenerator:
         room_scene = RoomSampler(cfg.room_sampler_config()).sample(rng)
         sim_config = cfg.simulation_config()
         subjects = [SubjectSampler(cfg.subject_sampler_config()).sample(rng) for _ in range(cfg.subjects_per_room)]
-        simulator = RoomSimulator(room_scene, sim_config)  # the room's response, once
+        # the room's response, once; realistic effects from a stream of their own (the rest of the room as ideal)
+        realism_rng = np.random.default_rng([cfg.seed, room, REALISM_STREAM]) if sim_config.realistic else None
+        simulator = RoomSimulator(room_scene, sim_config, rng=realism_rng)
         detector = DetectorModel()
         S, M = len(room_scene.rig.speaker_positions_m), len(room_scene.rig.microphone_positions_m)
         pair_index = np.array([(s, m) for s in range(S) for m in range(M)], dtype=np.int16)
@@ -57,22 +70,18 @@ class RoomGenerator:
             "room_colocated": bool(room_scene.rig.colocated),
             "room_split": room_split(cfg, room),
         }
-        return {"frames": {name: np.stack(values) for name, values in frames.items()}, "room": room_values}
+        return {"frames": {name: np.stack(values) for name, values in frames.items()}, "room": room_values,
+                "realism": simulator.realism()}
 
     def _frame(self, rng, room: int, room_scene, simulator, detector, subject, pair_index) -> dict:
         """One frame's values (the store's per-frame arrays, in the order they are drawn)."""
-        from rooms import RoomInputError
         from simulator.deconvolution import deconvolve, normalize_kernels
         from simulator.detector import occluded_joints
-        from simulator.scene import compose_scene
 
         cfg = self.config
         camera = room_scene.camera
         activity = cfg.activities[rng.integers(len(cfg.activities))]
-        try:
-            scene = compose_scene(rng, room_scene, self.sampler, activity=activity, subject=subject)
-        except RoomInputError:  # no pose of this activity fits this room (a wide reach, a tiny seat)
-            scene = compose_scene(rng, room_scene, self.sampler, activity="standing", subject=subject)
+        scene = self._compose(rng, room_scene, activity, subject)
         # sitting rebuilds the seat to the body's height: the body is checked against that room
         recording = simulator.record(scene.body, rng, room_scene=scene.room_scene)
         bands = cfg.simulation_config().chirp_plan.speaker_bands_hz()
@@ -85,9 +94,14 @@ class RoomGenerator:
         joints_cam = to_cam(body.joints)
         occluded = occluded_joints(to_cam(body.vertices.astype(float)), body.faces, joints_cam)
         keypoints = detector.detect(joints_cam, camera.intrinsics, camera.image_size_px, rng, occluded)
+        if cfg.rig_file is None:
+            speaker_pos, mic_pos = to_cam(recording.speaker_positions_m), to_cam(recording.microphone_positions_m)
+        else:  # the file's numbers, exactly (camera frame)
+            speaker_pos = np.array(cfg.rig_file.rig.speaker_positions_m)
+            mic_pos = np.array(cfg.rig_file.rig.microphone_positions_m)
         values = {
             "kernels": normalized, "kernel_scale": scale, "pair_index": pair_index,
-            "speaker_pos": to_cam(recording.speaker_positions_m), "mic_pos": to_cam(recording.microphone_positions_m),
+            "speaker_pos": speaker_pos, "mic_pos": mic_pos,
             "joints3d": joints_cam, "keypoints2d": keypoints, "intrinsics": camera.intrinsics,
             "cam_to_world": camera.cam_to_world, "room_id": room, "split": room_split(cfg, room),
             "height": body.stature_m, "is_minor": body.is_minor, "activity": ACTIVITIES.index(body.activity),
@@ -98,6 +112,31 @@ class RoomGenerator:
             values["empty_recordings"] = recording.empty_recordings
             values["pose_kernels_true"] = recording.pose_kernels.reshape(len(pair_index), -1)[:, :cfg.kernel_samples]
         return values
+
+    def _compose(self, rng, room_scene, activity: str, subject):
+        """A person doing ``activity`` (standing if no such pose fits the room) placed in the room; with a
+        rig file, clear of every transducer by ``RIG_BODY_CLEARANCE_M`` (drawn again, at last standing)."""
+        from rooms import RoomGeometryError, RoomInputError
+        from simulator.scene import compose_scene
+
+        def draw(activity):
+            try:
+                return compose_scene(rng, room_scene, self.sampler, activity=activity, subject=subject)
+            except RoomInputError:  # no pose of this activity fits this room (a wide reach, a tiny seat)
+                return compose_scene(rng, room_scene, self.sampler, activity="standing", subject=subject)
+
+        if self.config.rig_file is None:
+            return draw(activity)
+        rig = room_scene.rig
+        transducers = np.vstack([rig.speaker_positions_m, rig.microphone_positions_m])
+        for attempt in range(_RIG_POSE_TRIES):
+            scene = draw(activity if attempt < _RIG_POSE_TRIES - 1 else "standing")
+            vertices = scene.body.vertices.astype(float)
+            gap = min(float(np.min(np.linalg.norm(vertices - point, axis=1))) for point in transducers)
+            if gap >= RIG_BODY_CLEARANCE_M:
+                return scene
+        raise RoomGeometryError(f"no pose of a {activity} body keeps {RIG_BODY_CLEARANCE_M:g} m from the rig file's "
+                                f"transducers in {_RIG_POSE_TRIES} tries (the closest came within {gap:.2f} m)")
 
 
 def write_room(root, config: GenerationConfig, room: int, result: dict) -> None:
@@ -118,4 +157,6 @@ def write_room(root, config: GenerationConfig, room: int, result: dict) -> None:
     for name, value in result["room"].items():
         target = array(name)
         target[room] = np.asarray(value).astype(target.dtype)
+    if result.get("realism"):   # the room's drawn effects: attributes of a group of its own (no shared file)
+        root.require_group("room_realism").require_group(str(room)).attrs.update(result["realism"])
     array("room_done")[room] = True

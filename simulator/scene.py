@@ -29,6 +29,7 @@ from core.cli import run_command
 from core.outputs import atomic_write, claim_output_file, png_metadata, write_json
 from rooms import RoomGeometryError, RoomInputError, RoomSampler, RoomSamplerConfig, RoomScene, make_seat
 from simulator.errors import SimulationInputError
+from simulator.realism import REALISM, REALISM_STREAM, realism_effects
 from simulator.recording import MAX_IMAGE_SOURCE_ORDER, Recording, RoomSimulator, SimulationConfig
 
 WRITER = "simulator.scene"
@@ -300,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snr-db", type=float, default=40.0, help="sensor noise (dB)")
     parser.add_argument("--no-multipath", action="store_true", help="leave out body-room multipath")
     parser.add_argument("--no-shadow", action="store_true", help="leave out the body's shadowing of room paths")
+    parser.add_argument("--realism", choices=REALISM, default="ideal",
+                        help="ideal: the clean simulation; realistic: also what real rigs record (simulator/realism.py)")
     parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals (.png)")
     parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON (.json)")
     return parser
@@ -327,7 +330,8 @@ def _check_arguments(args) -> tuple[int, RoomSamplerConfig, SimulationConfig]:
         min_floor_side_m=min_floor_m, max_floor_side_m=max(min_floor_m, 10.0),
         colocated_probability=1.0 if args.rig == "co-located" else 0.0)
     config = SimulationConfig(max_order=args.max_order, snr_db=args.snr_db,
-                              body_room_multipath=not args.no_multipath, shadowing=not args.no_shadow)
+                              body_room_multipath=not args.no_multipath, shadowing=not args.no_shadow,
+                              **realism_effects(args.realism))
     return seed, room_config, config
 
 
@@ -339,7 +343,7 @@ def _run(args) -> int:
     sampler = PoseSampler(load_body_model("anny"))
     scene = compose_scene(rng, room_scene, sampler, activity=args.activity, age_years=args.age)
     t1 = time.perf_counter()
-    simulator = RoomSimulator(scene.room_scene, config)
+    simulator = RoomSimulator(scene.room_scene, config, rng=np.random.default_rng([seed, 0, REALISM_STREAM]))
     t2 = time.perf_counter()
     recording = simulator.record(scene.body, rng)
     t3 = time.perf_counter()
@@ -355,6 +359,7 @@ def _run(args) -> int:
             "speed_of_sound_m_s": recording.speed_of_sound_m_s,
             "room_bounds_m": scene.room_scene.room.bounds_m.tolist(),
             "timings_s": {"body": t1 - t0, "room_response": t2 - t1, "frame": t3 - t2},
+            "realism": {"preset": args.realism, **simulator.realism()},
         }
         write_json(args.json, summary, WRITER)
     return 0

@@ -8,7 +8,8 @@ one step). A change that alters either must be deliberate: update the file in th
 say why. Deliberate changes so far (issue 13): ``network.train --config`` gained the coarse-to-fine
 presets ``c2f``, ``c2f_small`` and ``c2f_tiny``, and ``--no-augment`` / ``--in-memory``;
 ``network.evaluate`` gained ``--vision-checkpoint`` and the methods ``vision_mean_stature``,
-``vision_learned`` and ``geometric``; ``experiments.paper_tables`` gained ``--arch``.
+``vision_learned`` and ``geometric``; ``experiments.paper_tables`` gained ``--arch`` and ``--scale medium``.
+Issue 14: ``simulator.generate`` gained ``--rig-file`` and ``--realism``; ``simulator.scene`` gained ``--realism``.
 """
 from __future__ import annotations
 

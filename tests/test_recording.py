@@ -365,3 +365,60 @@ def test_scene_command_draws_and_summarises(tmp_path):
                        "--json", str(js)]) == 0
     assert json.loads(js.read_text())["timings_s"] != summary["timings_s"]  # rewritten
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.json", "scene.png"]  # no temporaries
+
+
+def test_realistic_noise_replaces_the_white_noise_at_its_in_band_snr():
+    """With a NoiseModel the recorder adds noise whose in-band power is reference_power / 10^(snr/10) for the
+    SNR drawn for the room (in-band power, closed form), not the white noise of snr_db; drawing needs an rng."""
+    from simulator.noise import NoiseModel
+
+    model = NoiseModel(snr_db_range=(20.0, 30.0), tone_count_range=(0, 0), impulse_rate_per_s_range=(0.0, 0.0))
+    config = SimulationConfig(max_order=0, body_room_multipath=False, shadowing=False, snr_db=0.0, noise=model)
+    with pytest.raises(SimulationInputError, match="rng"):
+        RoomSimulator(make_scene(SEPARATED), config)
+    sim = RoomSimulator(make_scene(SEPARATED), config, rng=np.random.default_rng(3))
+    snr_db = sim.noise_draw.snr_db
+    assert 20.0 <= snr_db <= 30.0 and sim.realism()["noise"]["snr_db"] == snr_db
+    band = sim.config.chirp_plan.band_hz
+    powers = []
+    for seed in range(8):
+        rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(seed))
+        noise = rec.empty_recordings - sim._empty_clean
+        powers.append(np.mean([np.mean(_band(channel, band) ** 2) for channel in noise]))
+    expected = sim.reference_power / 10 ** (snr_db / 10)
+    assert np.mean(powers) == pytest.approx(expected, rel=0.05)      # not snr_db=0's white noise (~1000x louder)
+    with pytest.raises(SimulationInputError, match="noise"):
+        SimulationConfig(noise="loud")
+
+
+def test_drawn_devices_filter_the_kernels_by_speaker_times_microphone_response():
+    """With per-device responses the deconvolved kernel of pair (s, m) is the ideal rig's kernel filtered by
+    g_s * g_m (in amplitude and delay, latency included), each from the closed-form device response."""
+    from simulator.deconvolution import deconvolve
+    from simulator.transducers import TransducerModel, frequency_response
+
+    base = dict(max_order=1, body_room_multipath=False, shadowing=False, snr_db=None)
+    scene = make_scene(SEPARATED)
+    body = sphere_body([3.0, 3.5, 1.3])
+    ideal = RoomSimulator(scene, SimulationConfig(**base))
+    real = RoomSimulator(scene, SimulationConfig(**base, devices=TransducerModel()), rng=np.random.default_rng(1))
+    draw = real.device_draw
+    assert draw.n_devices == 8 and len(real.realism()["devices"]["latency_s"]) == 8
+    bands = ideal.config.chirp_plan.speaker_bands_hz()
+    n = ideal.period
+    kernels = {}
+    for name, sim in (("ideal", ideal), ("real", real)):
+        rec = sim.record(body, np.random.default_rng(0))
+        kernels[name] = deconvolve(rec.recordings, rec.empty_recordings, rec.chirps, bands, FS, kernel_samples=n,
+                                   align=False)
+    freqs = np.fft.rfftfreq(n, 1 / FS)
+    response = frequency_response(draw, freqs)
+    for s in range(4):
+        for m in range(4):
+            inside = (freqs > bands[s][0] + 500) & (freqs < bands[s][1] - 500)
+            expected = np.fft.rfft(kernels["ideal"][s, m]) * response[s] * response[4 + m]
+            got = np.fft.rfft(kernels["real"][s, m])
+            error = np.linalg.norm((got - expected)[inside]) / np.linalg.norm(expected[inside])
+            assert error < 1e-3, (s, m, error)          # float rounding of the deconvolution: ~6e-5
+    with pytest.raises(SimulationInputError, match="devices"):
+        SimulationConfig(devices=3)
