@@ -15,7 +15,14 @@ noise                    :class:`simulator.noise.NoiseModel`: coloured      spec
 devices                  :class:`simulator.transducers.TransducerModel`:    a reflector's kernel = delta * g_s * g_m in
                          per-device resonance 20-30 kHz (Q 2-8), tilt,       amplitude and group delay; latency L
                          gain spread, latency 0-0.2 ms                       biases range by c L / 2
+image-to-image paths     speaker image -> body -> microphone image across   against the exact sphere series between
+                         any two walls (``image_image_paths``), R1 R2        the images: the same error as the direct
+                                                                             echo's to 0.02 dB (``tests/test_recording``)
 =======================  =================================================  ==========================================
+
+Added cost per frame, measured on this project's 2-core CPU (a 20,480-facet sphere, 4 x 4 rig, busy machine):
+noise and devices are a few FFTs per frame (negligible); image-to-image paths add 0.23 s to the 0.29 s body
+response (36 wall pairs per speaker-microphone pair).
 
 Built but not yet drawn by ``realistic`` (their modules and closed-form tests exist; wiring them into the
 room response and the deconvolution is open work): directivity (:mod:`simulator.directivity`) and the
@@ -39,5 +46,5 @@ def realism_effects(preset: str) -> dict:
     if preset == "ideal":
         return {}
     if preset == "realistic":
-        return {"noise": NoiseModel(), "devices": TransducerModel()}
+        return {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True}
     raise ValueError(f"realism preset {preset!r}: choose one of {REALISM}")

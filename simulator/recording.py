@@ -78,6 +78,10 @@ class SimulationConfig:
         colocated_microphone_offset_m: a co-located pair's microphone is simulated this far
             above its speaker (a real one sits beside it; at zero distance the direct path is
             infinite).
+        image_image_paths: with ``body_room_multipath``, also the paths speaker image -> body -> microphone
+            image (first-order images across any two walls, scaled by both walls' reflection coefficients):
+            as strong as the single-wall paths when transducers hang a few centimetres off a wall. Off
+            (the ideal data's choice): only one wall per body path.
         noise: realistic noise (:class:`simulator.noise.NoiseModel`: coloured ambient noise, tonal
             interferers, impulsive events, drawn per room); it replaces the white noise of
             ``snr_db``, and its SNR is in band (module docstring of :mod:`simulator.noise`). None:
@@ -101,6 +105,7 @@ class SimulationConfig:
     speaker_band_hz: tuple[float, float] = (15_000.0, 36_000.0)
     microphone_corner_hz: float = 30_000.0
     colocated_microphone_offset_m: float = 0.02
+    image_image_paths: bool = False
     noise: NoiseModel | None = None
     devices: TransducerModel | None = None
 
@@ -123,7 +128,7 @@ class SimulationConfig:
                                             error=error)
         self.reflection_coefficient = check_number("reflection_coefficient", self.reflection_coefficient,
                                                    -1.0, 1.0, error=error)
-        for name in ("body_room_multipath", "shadowing", "transducer_responses"):
+        for name in ("body_room_multipath", "shadowing", "transducer_responses", "image_image_paths"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "use True or False")
             setattr(self, name, bool(getattr(self, name)))
@@ -384,6 +389,12 @@ class RoomSimulator:
             pairs.append(np.stack([s_idx, M + m_idx * W + w_idx], 1))
             channels += [s_idx * M + m_idx] * 2
             gains += [images.wall_reflection[w_idx]] * 2
+            if cfg.image_image_paths:     # speaker image -> body -> microphone image, any two walls
+                s4, m4, w1, w2 = (a.ravel() for a in np.meshgrid(np.arange(S), np.arange(M), np.arange(W),
+                                                                 np.arange(W), indexing="ij"))
+                pairs.append(np.stack([S + s4 * W + w1, M + m4 * W + w2], 1))
+                channels.append(s4 * M + m4)
+                gains.append(images.wall_reflection[w1] * images.wall_reflection[w2])
         echo = body_impulse_responses(
             mesh, np.vstack(tx), np.vstack(rx), self.period, sample_rate_hz=self.sample_rate_hz,
             speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=cfg.reflection_coefficient,
