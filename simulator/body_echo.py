@@ -376,6 +376,7 @@ def body_impulse_responses(
     lit: np.ndarray | None = None,
     oversampling: int = 8,
     max_delay_error_s: float | None = None,
+    facet_gains: np.ndarray | None = None,
 ) -> BodyEcho:
     """Physical-optics echo of a mesh for transmitter/receiver pairs.
 
@@ -397,6 +398,11 @@ def body_impulse_responses(
         oversampling: Q of the internal time grid (>= 4; default 8, see the README for its aliasing).
         max_delay_error_s: split facets whose delay departs from linear by more than this;
             default 0.02 / fs.
+        facet_gains: optional (S + M, F) real gain of each transmitter's and receiver's transducer
+            towards each facet (its directivity, ``simulator.directivity.gain`` towards the centroid, at one
+            frequency of the caller's choosing): a facet's contribution to pair (s, r) is multiplied by
+            facet_gains[s, f] * facet_gains[S + r, f] (frequency independent: the echo is accumulated in
+            time). None: gain 1 (omni), the weights exactly as without.
     Returns:
         BodyEcho with impulse_responses of shape (C, T).
     Raises:
@@ -438,12 +444,27 @@ def body_impulse_responses(
     row_of_channel[active_channels] = np.arange(len(active_channels))
     keep = active[pair_channel]
     grid = np.zeros((len(active_channels), window * oversampling))
-    _kernels.deposit_pair_echoes(  # the facets' delay-area densities on the fine grid
-        mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m,
-        reflection, lit, positions, vertex_distance,
-        pair_tx[keep], pair_rx[keep], row_of_channel[pair_channel[keep]], np.ascontiguousarray(gains[keep]),
-        fs * oversampling / c, grid, start[active_channels] * oversampling, max_delay_error_s * fs * oversampling,
-    )
+    deposit_args = (pair_tx[keep], pair_rx[keep], row_of_channel[pair_channel[keep]], np.ascontiguousarray(gains[keep]))
+    if facet_gains is None:
+        groups = [(reflection, np.ones(len(deposit_args[0]), dtype=bool))]
+    else:  # one deposit per run of pairs with the same (tx, rx), in the pairs' order (so all-ones gains change no
+        # bit): the facets' reflection coefficients carry both transducers' gains
+        facet_gains = _checked_facet_gains(facet_gains, len(positions), mesh.n_faces)
+        tx_rx = deposit_args[0] * len(positions) + deposit_args[1]
+        starts = np.flatnonzero(np.r_[True, tx_rx[1:] != tx_rx[:-1]]) if len(tx_rx) else np.zeros(0, dtype=np.int64)
+        bounds = np.r_[starts, len(tx_rx)]
+        groups = []
+        for first, last in zip(bounds[:-1], bounds[1:]):
+            mine = np.zeros(len(tx_rx), dtype=bool)
+            mine[first:last] = True
+            t, r = deposit_args[0][first], deposit_args[1][first]
+            groups.append((np.ascontiguousarray(reflection * facet_gains[t] * facet_gains[r]), mine))
+    for facet_reflection, mine in groups:
+        _kernels.deposit_pair_echoes(  # the facets' delay-area densities on the fine grid
+            mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m,
+            facet_reflection, lit, positions, vertex_distance, *(np.ascontiguousarray(a[mine]) for a in deposit_args),
+            fs * oversampling / c, grid, start[active_channels] * oversampling, max_delay_error_s * fs * oversampling,
+        )
     _add_band_limited(out, grid, active_channels, start, stop, window, oversampling, fs, c)
     return result
 
@@ -527,6 +548,15 @@ def _checked_lit(lit, positions: np.ndarray, mesh: FacetMesh) -> np.ndarray | No
             f"shape ({len(positions)}, {mesh.n_faces})."
         )
     return lit
+
+
+def _checked_facet_gains(facet_gains, n_positions: int, n_faces: int) -> np.ndarray:
+    gains = np.asarray(facet_gains, dtype=float)
+    if gains.shape != (n_positions, n_faces) or not np.all(np.isfinite(gains)):
+        raise SimulationInputError(
+            f"facet_gains has shape {gains.shape}; pass one finite gain per transducer (tx then rx) and facet, "
+            f"shape ({n_positions}, {n_faces}).")
+    return gains
 
 
 def _echo_windows(bounds: np.ndarray, pair_channel: np.ndarray, n_channels: int, n_samples: int):

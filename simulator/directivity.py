@@ -38,6 +38,15 @@ Patterns
   some sound backwards, so the gain there is ``rear_gain`` (default 0, frequency independent).
   D is even in theta and smooth in f: in time it is a semicircle of half-width a sin theta / c
   (<= 8.4 samples at 96 kHz for a = 3 cm), so ``gain_fir`` needs only a few dozen taps.
+
+In the recorder
+---------------
+``DirectivityModel`` (``SimulationConfig.directivity``) draws a room's devices once
+(``DirectivityModel.draw`` -> ``DirectivityDraw``, stored with ``to_dict``): pistons for speakers, omni or
+cardioid-family microphones, each aimed from its position at the body region's centre with jitter. The room
+response multiplies every image path by ``path_gains`` at its synthesis nodes (``simulator.room_response``);
+the body echo multiplies every facet by both gains towards its centroid at the speaker's sub-band centre, and
+the body-room multipath's wall images carry mirrored aims (``simulator.recording.RoomSimulator.body_response``).
 """
 
 from __future__ import annotations
@@ -55,10 +64,13 @@ from core.checks import check_choice, check_finite_array, check_number
 from .errors import SimulationInputError
 
 __all__ = [
+    "DEFAULT_AIM_HEIGHT_M",
     "DEFAULT_AIM_JITTER_DEG",
     "DEFAULT_SPEED_OF_SOUND_M_S",
     "TWEETER_RADIUS_RANGE_M",
     "Cardioid",
+    "DirectivityDraw",
+    "DirectivityModel",
     "Omni",
     "Pattern",
     "Piston",
@@ -68,6 +80,9 @@ __all__ = [
     "half_angle_deg",
     "jittered_aim",
     "mirror_orientation",
+    "path_gains",
+    "pattern_from_dict",
+    "pattern_to_dict",
     "sample_device",
     "spectrum_weights",
     "unit_vector",
@@ -79,6 +94,8 @@ DEFAULT_SPEED_OF_SOUND_M_S = 343.0
 TWEETER_RADIUS_RANGE_M = (0.008, 0.03)
 #: Angular jitter of a sampled device's aim around its nominal aim, degrees (cone half-angle).
 DEFAULT_AIM_JITTER_DEG = 15.0
+#: Height (m) of the point a room's devices are aimed at, above the centre of its body region (a torso).
+DEFAULT_AIM_HEIGHT_M = 1.0
 #: Below this |x| the piston uses its series (2 J1(x) / x = 1 - x^2/8 + x^4/192 - ...).
 _SERIES_X = 1e-4
 #: Piston: where 2 J1(x) / x has its first null (first zero of J1).
@@ -271,6 +288,155 @@ def sample_device(rng: np.random.Generator, kind: str, nominal_aim,
     else:
         pattern = Omni() if rng.uniform() < 0.5 else Cardioid(float(rng.uniform(0.25, 0.75)))
     return Transducer(pattern, jittered_aim(rng, nominal_aim, jitter_deg))
+
+
+def pattern_to_dict(pattern: Pattern) -> dict:
+    """Plain data of a pattern: {"kind": "omni"}, {"kind": "cardioid", "p"} or
+    {"kind": "piston", "radius_m", "rear_gain"}."""
+    _check_pattern(pattern)
+    if isinstance(pattern, Omni):
+        return {"kind": "omni"}
+    if isinstance(pattern, Cardioid):
+        return {"kind": "cardioid", "p": float(pattern.p)}
+    return {"kind": "piston", "radius_m": float(pattern.radius_m), "rear_gain": float(pattern.rear_gain)}
+
+
+def pattern_from_dict(data: dict) -> Pattern:
+    """The pattern of a :func:`pattern_to_dict` dict."""
+    kind = check_choice("pattern kind", dict(data).get("kind"), ("omni", "cardioid", "piston"),
+                        error=SimulationInputError)
+    if kind == "omni":
+        return Omni()
+    if kind == "cardioid":
+        return Cardioid(data["p"])
+    return Piston(data["radius_m"], data.get("rear_gain", 0.0))
+
+
+@dataclass(frozen=True, eq=False)
+class DirectivityDraw:
+    """One room's drawn devices: a :class:`Transducer` per speaker and per microphone (room frame)."""
+
+    speakers: tuple[Transducer, ...]
+    microphones: tuple[Transducer, ...]
+
+    def __post_init__(self):
+        for name in ("speakers", "microphones"):
+            devices = tuple(getattr(self, name))
+            if not all(isinstance(d, Transducer) for d in devices):
+                raise SimulationInputError(
+                    f"DirectivityDraw.{name}: give a sequence of simulator.directivity.Transducer")
+            object.__setattr__(self, name, devices)
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready) for a store: per device its pattern (:func:`pattern_to_dict`) and aim."""
+        return {name: [{"pattern": pattern_to_dict(d.pattern), "aim": [float(v) for v in d.aim]}
+                       for d in getattr(self, name)] for name in ("speakers", "microphones")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DirectivityDraw":
+        """The draw of a :meth:`to_dict` dict."""
+        return cls(*(tuple(Transducer(pattern_from_dict(d["pattern"]), d["aim"]) for d in data[name])
+                     for name in ("speakers", "microphones")))
+
+
+@dataclass(frozen=True)
+class DirectivityModel:
+    """How a room's speakers and microphones are drawn: patterns and aims (:meth:`draw`, once per room).
+
+    Every device is aimed from its position towards a point of the room (``toward_m`` of :meth:`draw`;
+    the recorder passes the centre of the room's body region, ``DEFAULT_AIM_HEIGHT_M`` above the floor),
+    then jittered uniformly on the cap of half-angle ``jitter_deg`` about that nominal aim
+    (:func:`jittered_aim`): a rig set up by hand to face where people are, not to the degree.
+
+    Attributes:
+        speaker_radius_range_m: speakers are baffled pistons (tweeters) of radius drawn uniformly here.
+        speaker_rear_gain: the pistons' gain behind their baffle (0: infinite baffle).
+        microphone_omni_probability: a microphone is omni with this probability (MEMS capsules), else
+            ``Cardioid(p)`` with p drawn uniformly in ``microphone_p_range``.
+        microphone_p_range: cardioid-family p of directional microphones (0.25 hyper- to 0.75 subcardioid).
+        jitter_deg: half-angle of the cone of aims around the nominal aim.
+        speaker_pattern, microphone_pattern: a fixed pattern for every speaker (microphone) instead of the
+            drawn ones (a rig whose devices are known); only the aims are drawn then.
+
+    The defaults draw exactly what :func:`sample_device` draws, in the same order (per speaker, then per
+    microphone: the pattern, then the aim).
+    """
+
+    speaker_radius_range_m: tuple[float, float] = TWEETER_RADIUS_RANGE_M
+    speaker_rear_gain: float = 0.0
+    microphone_omni_probability: float = 0.5
+    microphone_p_range: tuple[float, float] = (0.25, 0.75)
+    jitter_deg: float = DEFAULT_AIM_JITTER_DEG
+    speaker_pattern: Pattern | None = None
+    microphone_pattern: Pattern | None = None
+
+    def __post_init__(self):
+        def pair(name, low, high, low_open=False):
+            value = check_finite_array(f"DirectivityModel.{name}", getattr(self, name), error=SimulationInputError)
+            value = value.ravel()
+            if len(value) != 2 or not (low < value[0] if low_open else low <= value[0]) or \
+                    not value[0] <= value[1] <= high:
+                raise SimulationInputError(f"DirectivityModel.{name} = {getattr(self, name)!r}: give (low, high) with "
+                                           f"{low:g} {'<' if low_open else '<='} low <= high <= {high:g}")
+            object.__setattr__(self, name, (float(value[0]), float(value[1])))
+
+        pair("speaker_radius_range_m", 0.0, 1.0, low_open=True)
+        pair("microphone_p_range", 0.0, 1.0)
+        for name, high in (("speaker_rear_gain", 1.0), ("microphone_omni_probability", 1.0), ("jitter_deg", 180.0)):
+            object.__setattr__(self, name, check_number(f"DirectivityModel.{name}", getattr(self, name), 0.0, high,
+                                                        error=SimulationInputError))
+        for name in ("speaker_pattern", "microphone_pattern"):
+            if getattr(self, name) is not None:
+                try:
+                    _check_pattern(getattr(self, name))
+                except SimulationInputError:
+                    raise SimulationInputError(f"DirectivityModel.{name} = {getattr(self, name)!r}: pass Omni(), "
+                                               "Cardioid(p), Piston(radius_m) or None (drawn)") from None
+
+    def draw(self, rng: np.random.Generator, speaker_positions_m, microphone_positions_m, toward_m) -> DirectivityDraw:
+        """Per speaker and per microphone a :class:`Transducer` aimed from its position near ``toward_m`` (3,)."""
+        if not isinstance(rng, np.random.Generator):
+            raise SimulationInputError(f"rng = {rng!r}: pass a numpy.random.Generator, e.g. np.random.default_rng(0)")
+        toward = check_finite_array("toward_m", toward_m, (3,), error=SimulationInputError)
+        devices = {}
+        for kind, name, positions in (("speaker", "speaker_positions_m", speaker_positions_m),
+                                      ("microphone", "microphone_positions_m", microphone_positions_m)):
+            points = check_finite_array(name, positions, (None, 3), error=SimulationInputError)
+            drawn = []
+            for i, point in enumerate(points):
+                if float(np.linalg.norm(toward - point)) < 1e-6:
+                    raise SimulationInputError(f"{name}[{i}] = {point.tolist()} is the point devices are aimed at "
+                                               f"(toward_m): aim them at a point away from every device")
+                drawn.append(Transducer(self._pattern(rng, kind), jittered_aim(rng, toward - point, self.jitter_deg)))
+            devices[kind] = tuple(drawn)
+        return DirectivityDraw(devices["speaker"], devices["microphone"])
+
+    def _pattern(self, rng: np.random.Generator, kind: str) -> Pattern:
+        if kind == "speaker":
+            if self.speaker_pattern is not None:
+                return self.speaker_pattern
+            return Piston(float(rng.uniform(*self.speaker_radius_range_m)), self.speaker_rear_gain)
+        if self.microphone_pattern is not None:
+            return self.microphone_pattern
+        if rng.uniform() < self.microphone_omni_probability:
+            return Omni()
+        return Cardioid(float(rng.uniform(*self.microphone_p_range)))
+
+
+def path_gains(speaker: Transducer | None, microphone: Transducer | None, departures, arrivals, frequencies_hz,
+               speed_of_sound_m_s: float = DEFAULT_SPEED_OF_SOUND_M_S) -> np.ndarray:
+    """(K, F) gains g_speaker(departure) * g_microphone(arrival) of K paths at ``frequencies_hz`` (F,).
+
+    departures: (K, 3) direction in which each path leaves the speaker (its first leg; for an image source,
+    the real speaker's direction, see the module docstring). arrivals: (K, 3) direction from the microphone
+    towards where each path comes from (its image source). None: an omni device (gain 1).
+    """
+    f = np.atleast_1d(np.asarray(frequencies_hz, dtype=float))
+    out = np.ones((len(np.asarray(departures)), len(f)))
+    for device, directions in ((speaker, departures), (microphone, arrivals)):
+        if device is not None and not isinstance(device.pattern, Omni) and len(out):
+            out = out * gain(device.pattern, device.aim, directions, f, speed_of_sound_m_s)
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -94,8 +94,8 @@ DATA_FLAGS = (
          "audio_sensor_loc.npy (co-located pairs, the default camera); positions are stored as the file gives them",
          metavar="FILE"),
     Flag("--realism", "realism", "ideal: the clean simulation of earlier stores; realistic: also draw per room "
-         "what real rigs record (coloured noise, tones and impulses; each device's response and latency; "
-         "simulator/realism.py lists the effects)", choices=REALISM),
+         "what real rigs record (coloured noise, tones and impulses; each device's response, latency and "
+         "directivity; paths between wall images; simulator/realism.py lists the effects)", choices=REALISM),
     Flag("--minor-fraction", "minor_fraction", "share of minors", "subject_sampler", "minor_fraction", float),
     Flag("--activities", "activities", "activities to draw", nargs="+"),
     Flag("--min-floor-m", "min_floor_m", "smallest floor side (m)", "room_sampler", "min_floor_side_m", float),
@@ -165,7 +165,7 @@ class GenerationConfig:
         keep_recordings: also store the raw recordings and the ground-truth kernels.
         split: proportions of train / val / test rooms (split by room).
         realism: 'ideal' or 'realistic' (:mod:`simulator.realism`): the effects of real rigs the simulation
-            draws per room (``simulation.noise``, ``simulation.devices``).
+            draws per room (``simulation.noise``, ``devices``, ``directivity``, ``image_image_paths``).
         simulation: how frames are recorded (max_order at most ``MAX_IMAGE_ORDER``).
         room_sampler: how rooms are drawn (floor side range 5 m and up by default, the paper's
             assumption; its rig size and camera image size shape the store).

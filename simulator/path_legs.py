@@ -16,7 +16,7 @@ import numpy as np
 
 from rooms.polygons import points_in_polygon_2d
 
-__all__ = ["earliest_arrival_of_order", "shoebox_images", "shoebox_legs", "traced_legs"]
+__all__ = ["departure_directions", "earliest_arrival_of_order", "shoebox_images", "shoebox_legs", "traced_legs"]
 
 #: An image chain traced back must land on its speaker within this distance (m).
 TRACE_TOLERANCE_M = 1e-3
@@ -216,6 +216,31 @@ def _first_wall_crossed(x, p, previous, frames, origins, normals):
         best_t[better] = t[better]
         best_w[better] = wi
     return np.where(best_w >= 0, best_w, fallback_w)
+
+
+def departure_directions(starts, ends, owners, n_paths: int, speaker, fallback) -> np.ndarray:
+    """(K, 3) direction in which each of ``n_paths`` paths leaves ``speaker``: along its leg with an end at the
+    speaker (the first leg, whichever way the legs run), from the speaker towards that leg's other end.
+
+    fallback: (K, 3) used for a path whose speaker leg is missing or shorter than 1 micrometre (a speaker on
+    a wall); the image-to-microphone direction, exact for the direct path. Directivity uses these directions
+    (the image's mirrored aim towards the microphone gives the same gain, ``simulator.directivity``).
+    """
+    out = np.array(fallback, dtype=float, copy=True).reshape(n_paths, 3)
+    if n_paths == 0 or len(owners) == 0:
+        return out
+    speaker = np.asarray(speaker, dtype=float)
+    at_start = np.linalg.norm(starts - speaker, axis=1)
+    at_end = np.linalg.norm(ends - speaker, axis=1)
+    other = np.where((at_start <= at_end)[:, None], ends, starts)
+    closeness = np.minimum(at_start, at_end)
+    # per path, the leg that touches the speaker most closely
+    order = np.lexsort((closeness, owners))
+    first = order[np.r_[True, owners[order][1:] != owners[order][:-1]]]
+    direction = other[first] - speaker
+    good = (closeness[first] < TRACE_TOLERANCE_M) & (np.linalg.norm(direction, axis=1) > 1e-6)
+    out[owners[first][good]] = direction[good]
+    return out
 
 
 def earliest_arrival_of_order(speakers, microphones, dims, order: int) -> float:

@@ -231,21 +231,23 @@ def test_dataset_filters_and_loads_with_workers(store):
 
 def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(store, tmp_path, anny_model):
     """--realism realistic: the same rooms, people and detections as the ideal store (its effects draw from a
-    stream of their own), other kernels; every room's drawn noise and devices are kept in the store; the
+    stream of their own), other kernels and (directivity) other empty-room responses; every room's drawn noise and devices are kept in the store; the
     preset is part of the store's identity (an ideal run on it is refused)."""
     out, _ = store
     real = str(tmp_path / "realistic.zarr")
     config = GenerationConfig(**SMALL, realism="realistic")
     generate(config, real, workers=0, progress=False, body_model=anny_model)
     ideal, realistic = _arrays(out), _arrays(real)
-    for name in ("joints3d", "keypoints2d", "speaker_pos", "mic_pos", "room_impulse_responses", "activity"):
+    for name in ("joints3d", "keypoints2d", "speaker_pos", "mic_pos", "activity"):
         np.testing.assert_array_equal(ideal[name], realistic[name], err_msg=name)
     assert not np.allclose(ideal["kernels"], realistic["kernels"])
+    assert not np.allclose(ideal["room_impulse_responses"], realistic["room_impulse_responses"])   # directivity
     root = zarr.open_group(real, mode="r")
     for r in range(3):
         draws = dict(root["room_realism"][str(r)].attrs)
         assert 10.0 <= draws["noise"]["snr_db"] <= 40.0
         assert len(draws["devices"]["latency_s"]) == 8           # 4 speakers then 4 microphones
+        assert set(draws) == {"noise", "devices", "directivity"}
     assert root.attrs["generator_config"]["realism"] == "realistic"
     assert "room_realism" not in zarr.open_group(out, mode="r")     # ideal stores are as before
     with pytest.raises(GenerationError, match="realism"):
