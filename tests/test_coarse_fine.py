@@ -258,3 +258,23 @@ def test_coarse_context_is_the_log_probability_at_voxel_centres_and_linear_betwe
         assert torch.allclose(context[0, j, :, 0], log_p[0, :, 3, 4, 5], atol=1e-5)
         assert torch.allclose(context[0, j, :, 1], log_p[0, :, 4, 4, 5], atol=1e-5)
         assert torch.allclose(context[0, j, :, 2], (log_p[0, :, 3, 4, 5] + log_p[0, :, 4, 4, 5]) / 2, atol=1e-5)
+
+
+def test_the_cpu_convolution_shortcut_equals_torchs_convolution_with_gradients():
+    """_Conv3d routes small-channel CPU convolutions through oneDNN: same values and gradients as nn.Conv3d."""
+    from network.coarse_fine import _Conv3d
+
+    torch.manual_seed(0)
+    for in_channels, kernel, padding in ((16, 3, 1), (5, 1, 0)):
+        fast = _Conv3d(in_channels, 8, kernel, padding=padding, bias=True)
+        plain = torch.nn.Conv3d(in_channels, 8, kernel, padding=padding, bias=True)
+        plain.load_state_dict(fast.state_dict())
+        x = torch.randn(2, in_channels, 9, 7, 5)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = fast(xa), plain(xb)
+        assert torch.allclose(ya, yb, atol=1e-5)
+        (ya ** 2).sum().backward()
+        (yb ** 2).sum().backward()
+        assert torch.allclose(xa.grad, xb.grad, atol=1e-4)
+        assert torch.allclose(fast.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-3)
+        assert torch.allclose(fast.bias.grad, plain.bias.grad, rtol=1e-4, atol=1e-3)
