@@ -9,7 +9,9 @@ Writes to ``--out``: ``metrics.json`` (every number), ``tables.md`` (Table 1: MP
 cm, per joint group Head, Neck, Hand, Elbow, Shoulder, Hip, Knee, Foot and Mean, each cell "minors / adults"
 as in the paper) and ``skeletons.png`` (a few frames: truth against the predictions). ``--out`` is claimed before
 any work: a new or empty folder, or one this command made; every number and checkpoint is checked first (the
-checkpoints load weights only, see ``docs/checkpoint_format.md``).
+checkpoints load weights only, see ``docs/checkpoint_format.md``). The network configuration comes from the
+checkpoint: ``--config NAME`` may be left out; given, it must be the checkpoint's (another is refused, the
+differing fields named).
 
 Data: a synthetic Zarr store (``--split train|val|test|all``) or real captures (PoseKernel layout or raw
 capture folders). For real data ``--split test`` reads the checkpoint's held-out ``test_environments``
@@ -67,8 +69,9 @@ from core.cli import run_command
 from core.outputs import atomic_write, png_metadata, write_json
 from network.baselines import population_mean_stature
 from network.bootstrap import MIN_ROOMS, Interval, room_bootstrap
-from network.checkpoints import load_model, trained_pair_counts
+from network.checkpoints import config_differences, load_model, trained_pair_counts
 from network.commands import claim_run_dir, one_line_worker_errors
+from network.config import CONFIGS, get_config
 from network.data import SynthFrames, collate, is_zarr_store, list_environments, pair_counts, real_dataset
 from network.inference import (  # noqa: F401 - METHOD_LABELS, EvaluationError and the masks: also from here
     METHOD_LABELS,
@@ -424,8 +427,11 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
              audio_checkpoint: str | None = None, environments=None, grid_center=None, batch_size: int = 4,
              device: str = "auto", workers: int = 0, thresholds_cm=PCK_THRESHOLDS_CM, max_frames: int | None = None,
              progress: bool = True, stature_prior_m: float = 1.7, any_pair_count: bool = False,
-             vision_checkpoint: str | None = None, resamples: int = 2000) -> dict:
+             vision_checkpoint: str | None = None, resamples: int = 2000, config_name: str | None = None) -> dict:
     """Run the methods on the same frames and write metrics.json, tables.md and skeletons.png to ``out``.
+
+    The network configuration is the checkpoint's; ``config_name`` (``--config``), when given, must
+    name the same preset (see :func:`check_requested_config`).
 
     Every argument, both checkpoints and the data are checked, and ``out`` is claimed
     (``core.outputs.claim_output_dir``), before any frame is evaluated.
@@ -436,6 +442,7 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
     dev = resolve_device(device)
     model, state = load_model(checkpoint, device=dev)
     config = state["config_obj"]
+    check_requested_config(checkpoint, config, config_name)
     audio_model, audio_state = _ablation_model("audio_only" in methods, audio_checkpoint, "--audio-checkpoint",
                                                "use_vision", "--no-vision", dev)
     vision_model, vision_state = _ablation_model("vision_learned" in methods, vision_checkpoint, "--vision-checkpoint",
@@ -499,6 +506,30 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
     return summary
 
 
+def check_requested_config(checkpoint, config, config_name: str | None) -> None:
+    """``--config NAME``: accepted when the preset is the checkpoint's configuration, else refused naming the fields.
+
+    The configuration always comes from the checkpoint (the weights fit no other); ``--config`` only
+    states what the user expects, as ``network.train --config`` does with ``--init`` / ``--resume``.
+    """
+    if config_name is None:
+        return
+    if config_name not in CONFIGS:
+        raise EvaluationError(f"--config {config_name}: no such network configuration; choose one of "
+                              f"{', '.join(sorted(CONFIGS))}, or leave --config out (the checkpoint's is used)")
+    requested = get_config(config_name)
+    if not config_differences(requested, config):
+        return
+    wanted, trained = requested.to_dict(), config.to_dict()
+    fields = [f"{key} ({wanted.get(key)!r} in {config_name}, {trained.get(key)!r} in the checkpoint)"
+              for key in sorted(set(wanted) | set(trained)) if key != "name" and wanted.get(key) != trained.get(key)]
+    same_as = config.name in CONFIGS and not config_differences(get_config(config.name), config)
+    raise EvaluationError(
+        f"--config {config_name}: {checkpoint} was trained with configuration {config.name!r}, which differs in "
+        f"{', '.join(fields)}; network.evaluate takes the configuration from the checkpoint, so leave --config out"
+        + (f" (or give --config {config.name})" if same_as else ""))
+
+
 def _method_notes(results: dict, frames: int, mean_stature_m: float, stature_note: str) -> str:
     notes = []
     if "vision_mean_stature" in results:
@@ -514,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m network.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="the trained model (best.pt or last.pt)")
+    p.add_argument("--config", default=None, choices=sorted(CONFIGS),
+                   help="network preset the checkpoint should have (optional: the configuration always comes "
+                        "from the checkpoint; a different preset is refused with the differing fields named)")
     p.add_argument("--data", required=True, help="synthetic Zarr store, or real captures folder")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     p.add_argument("--out", default="results", help="folder for metrics.json, tables.md, skeletons.png")
@@ -541,7 +575,7 @@ def _main(argv) -> int:
                        environments=args.environments,
                        grid_center=args.grid_center, batch_size=args.batch_size, device=args.device,
                        workers=args.workers, max_frames=args.max_frames, progress=not args.no_progress,
-                       any_pair_count=args.any_pair_count)
+                       any_pair_count=args.any_pair_count, config_name=args.config)
     print((Path(args.out) / "tables.md").read_text())
     print(f"wrote {Path(args.out) / 'metrics.json'}, tables.md, skeletons.png ({summary['frames']} frames)")
     return 0

@@ -86,14 +86,14 @@ def predict(model, loader, device, amp: bool = True, transform=None, progress: b
 
     ``transform(batch) -> batch`` edits a batch first (e.g. masks pairs for an ablation).
     """
-    from tqdm import tqdm
+    from core.progress import progress as show_progress
 
     module = model.module if hasattr(model, "module") else model
     cfg = module.config
     model.eval()
     out = {k: [] for k in ("pred", "truth", "is_minor", "keypoints2d", "intrinsics", "index", "room_id")}
     losses = []
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+    for batch in show_progress(loader, desc=desc, enabled=progress, leave=False):
         if transform is not None:
             batch = transform(batch)
         batch = batch_to_device(batch, device)

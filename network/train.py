@@ -59,11 +59,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.cli import run_command
 from core.errors import TargetMissedError
 from core.outputs import atomic_write, write_json
+from core.progress import progress as show_progress
 from network.checkpoints import (   # noqa: F401 - re-exported: users import these from network.train
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -292,7 +292,7 @@ def _train_epoch(run: _Phase, loader, epoch: int) -> float:
     """One epoch of training steps (at most ``--max-steps``); the mean training loss over every process."""
     run.net.train()
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"{run.name} {epoch + 1}/{run.epochs}", disable=not run.progress, leave=False)
+    bar = show_progress(loader, desc=f"{run.name} {epoch + 1}/{run.epochs}", enabled=run.progress, leave=False)
     for batch in bar:
         value = _train_step(run, batch, epoch)
         total, count = total + value, count + 1

@@ -78,7 +78,7 @@ class TrainConfig:
     out: str | None = _option(None, "run folder (default runs/<config>)")
     resume: bool = _option(False, "continue the run in --out from its last.pt")
     seed: int = _option(0)
-    no_progress: bool = _option(False, "no tqdm bars")
+    no_progress: bool = _option(False, "no progress bars (a log file gets a plain line every 10 s otherwise)")
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

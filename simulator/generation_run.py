@@ -6,6 +6,8 @@ arrays.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 import time
@@ -14,6 +16,7 @@ import numpy as np
 
 from bodies import ACTIVITIES
 from core.checks import check_whole
+from core.progress import progress as show_progress
 from simulator.generation_config import GenerationConfig, GenerationError
 from simulator.generation_store import _is_remote, _local_path, open_or_create_store
 from simulator.room_generation import RoomGenerator, write_room
@@ -50,6 +53,37 @@ def check_workers(workers, address: str | None) -> int | None:
         raise GenerationError(f"--workers 0 runs the rooms in this process; drop --address {address} (or give "
                               f"--workers >= 1)")
     return workers
+
+
+_RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+_RAY_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+class _DropRayTokenNotice(logging.Filter):
+    """Drops Ray's notice that a new local instance uses token authentication; keeps every other record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_RAY_TOKEN_NOTICE)
+
+
+@contextlib.contextmanager
+def _quiet_local_token_auth():
+    """Start a local Ray instance exactly as Ray does, without its token-authentication notice.
+
+    Ray (2.60 here) turns token authentication on for a new local instance (unless ``RAY_AUTH_MODE``
+    says otherwise; the token is kept in ``~/.ray/auth_token``) and says so at every start, with
+    "Set RAY_AUTH_MODE=disabled to opt out". For a local run that is noise: the instance is this
+    run's own, it is as secure as Ray makes it, and nothing else changes here. Only that one
+    notice is dropped, only while the instance starts. A run against an existing cluster
+    (``--address``) does not come here: its security, and what Ray says about it, are the cluster's.
+    """
+    logger = logging.getLogger(_RAY_TOKEN_LOGGER)
+    quiet = _DropRayTokenNotice()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _room_report(room: int, seconds: float, result: dict) -> dict:
@@ -101,14 +135,12 @@ def _body_model():
 def _run_rooms(config: GenerationConfig, out: str, rooms, workers: int | None, address: str | None,
                progress: bool, body_model=None) -> list[dict]:
     """Simulate and write ``rooms``: in this process (``workers == 0``) or on Ray workers."""
-    from tqdm import tqdm
-
     rooms = [int(r) for r in rooms]
     results: list[dict] = []
     if not rooms:
         return results
     started = time.perf_counter()
-    bar = tqdm(total=len(rooms), unit="room", disable=not progress, desc="rooms")
+    bar = show_progress(total=len(rooms), unit="room", enabled=progress, desc="rooms")
 
     def finished(report):
         results.append(report)
@@ -136,11 +168,13 @@ def _run_rooms(config: GenerationConfig, out: str, rooms, workers: int | None, a
         import ray
 
         runtime_env = {"env_vars": {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}}
-        if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), runtime_env=runtime_env, log_to_driver=False,
-                     include_dashboard=False)
+        # a new local instance (no --address, or "local") starts quietly; an existing cluster is left as it is
+        with _quiet_local_token_auth() if address in (None, "local") else contextlib.nullcontext():
+            if address:
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers or os.cpu_count(), runtime_env=runtime_env, log_to_driver=False,
+                         include_dashboard=False)
         try:
             n_workers = min(len(rooms), workers or int(ray.cluster_resources().get("CPU", 1)))
             worker_cls = _worker_class()

@@ -288,7 +288,7 @@ def find_damage(root, progress: bool = False) -> tuple[np.ndarray, list[Damage]]
     Lists the store's keys once (missing chunks), then reads every array's data of every done room
     (chunks that fail to decode; version 2: fill values where data should be). Reads the whole store.
     """
-    from tqdm import tqdm
+    from core.progress import progress as show_progress
 
     layout = _layout(root)
     done, bad_flags, texts = done_flags(root)
@@ -299,7 +299,7 @@ def find_damage(root, progress: bool = False) -> tuple[np.ndarray, list[Damage]]
     damage += missing
     already = {(d.array, d.room) for d in missing}
     arrays = {name: root[name] for name in _checked_arrays(root, layout)}
-    for room in tqdm(rooms, unit="room", desc="verifying", disable=not progress):
+    for room in show_progress(rooms, unit="room", desc="verifying", enabled=progress):
         for name, array in arrays.items():
             if (name, int(room)) not in already:
                 damage += _room_read_damage(array, name, int(room), layout)
