@@ -52,6 +52,8 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from experiments.bench_encodings import machine_name  # noqa: E402
+
 
 # -- the stages -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -524,14 +526,6 @@ def summarize(profile: Profile, tolerance: float = 0.03) -> dict:
     }
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def markdown(summary: dict, header: str) -> str:
@@ -614,14 +608,14 @@ def main(argv=None, body_model=None) -> dict:
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     command = "OMP_NUM_THREADS=1 python -m experiments.profile_generation " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    header = (f"Machine: {machine()}" + (f", load average {load:.1f} at start, {load_end:.1f} at end"
+    header = (f"Machine: {machine_name()}" + (f", load average {load:.1f} at start, {load_end:.1f} at end"
                                           if load is not None else "")
               + (f" ({args.note})" if args.note else "") + f". Command: `{command.strip()}`")
     text = markdown(summary, header)
     print(text)
     if args.show_mapping:
         print(mapping_markdown())
-    results = {"machine": machine(), "command": command.strip(), "realism": args.realism,
+    results = {"machine": machine_name(), "command": command.strip(), "realism": args.realism,
                "config": config.identity(), "python": platform.python_version(),
                "load_average_start": load, "load_average_end": load_end,
                "stage_of": {k: v if isinstance(v, str) else repr(v) for k, v in STAGE_OF.items()},
