@@ -16,6 +16,7 @@ import numpy as np
 from bodies.joints import JOINT_GROUPS, JOINT_INDEX
 from experiments.claims import FAILS, HOLDS, verdict_above, verdict_below
 from network.bootstrap import paired_room_bootstrap, room_bootstrap
+from network.evaluate import PCK_TOLERANCE_CM
 
 __all__ = ["MET", "MISSED", "TARGETS", "UNDECIDED", "format_targets", "judge_targets"]
 
@@ -58,7 +59,7 @@ def judge_targets(errors_cm, is_minor, rooms, colocated_errors_cm=None, **boot) 
     is_minor, rooms = np.asarray(is_minor, bool), np.asarray(rooms)
     per_frame = _frame_mean(errors)
     hands = [JOINT_INDEX[name] for name in JOINT_GROUPS["Hand"]]
-    within = np.where(np.isfinite(errors), errors <= 10.0 + 1e-9, np.nan)
+    within = np.where(np.isfinite(errors), errors <= 10.0 + PCK_TOLERANCE_CM, np.nan)
     intervals = {
         "mpjpe_minors_cm": (room_bootstrap(per_frame[is_minor], rooms[is_minor], **boot), int(is_minor.sum())),
         "mpjpe_adults_cm": (room_bootstrap(per_frame[~is_minor], rooms[~is_minor], **boot), int((~is_minor).sum())),

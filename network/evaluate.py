@@ -517,17 +517,14 @@ def check_requested_config(checkpoint, config, config_name: str | None) -> None:
     if config_name not in CONFIGS:
         raise EvaluationError(f"--config {config_name}: no such network configuration; choose one of "
                               f"{', '.join(sorted(CONFIGS))}, or leave --config out (the checkpoint's is used)")
-    requested = get_config(config_name)
-    if not config_differences(requested, config):
+    differences = config_differences(get_config(config_name), config)     # 'field: requested != checkpoint's'
+    if not differences:
         return
-    wanted, trained = requested.to_dict(), config.to_dict()
-    fields = [f"{key} ({wanted.get(key)!r} in {config_name}, {trained.get(key)!r} in the checkpoint)"
-              for key in sorted(set(wanted) | set(trained)) if key != "name" and wanted.get(key) != trained.get(key)]
     same_as = config.name in CONFIGS and not config_differences(get_config(config.name), config)
     raise EvaluationError(
-        f"--config {config_name}: {checkpoint} was trained with configuration {config.name!r}, which differs in "
-        f"{', '.join(fields)}; network.evaluate takes the configuration from the checkpoint, so leave --config out"
-        + (f" (or give --config {config.name})" if same_as else ""))
+        f"--config {config_name}: {checkpoint} was trained with configuration {config.name!r}, which differs "
+        f"({config_name} != checkpoint) in {'; '.join(differences)}; network.evaluate takes the configuration "
+        f"from the checkpoint, so leave --config out" + (f" (or give --config {config.name})" if same_as else ""))
 
 
 def _method_notes(results: dict, frames: int, mean_stature_m: float, stature_note: str) -> str:

@@ -90,6 +90,16 @@ def _sample_linear(signals: torch.Tensor, position: torch.Tensor) -> torch.Tenso
     return value * inside.to(value.dtype)
 
 
+def _speeds(speed_of_sound_m_s, envelopes: torch.Tensor, batch: int) -> torch.Tensor:
+    """(B,) positive speeds of sound (one float for the whole batch is broadcast), dtype and device of ``envelopes``."""
+    speed = torch.as_tensor(speed_of_sound_m_s, dtype=envelopes.dtype, device=envelopes.device).reshape(-1)
+    if speed.numel() == 1:
+        speed = speed.expand(batch)
+    if speed.shape != (batch,) or not bool(torch.all(speed > 0)):
+        raise EncodingInputError(f"speed_of_sound_m_s must be positive, one per frame (B = {batch},), got {tuple(speed.shape)}")
+    return speed
+
+
 def spatial_encoding(envelopes: torch.Tensor, speaker_pos_m: torch.Tensor, mic_pos_m: torch.Tensor,
                      voxel_centers_m: torch.Tensor, speed_of_sound_m_s, sample_rate_hz: float,
                      start_time_s: float = 0.0,
@@ -126,11 +136,7 @@ def spatial_encoding(envelopes: torch.Tensor, speaker_pos_m: torch.Tensor, mic_p
         )
     if sample_rate_hz <= 0:
         raise EncodingInputError(f"sample_rate_hz={sample_rate_hz} must be positive")
-    speed = torch.as_tensor(speed_of_sound_m_s, dtype=envelopes.dtype, device=envelopes.device).reshape(-1)
-    if speed.numel() == 1:
-        speed = speed.expand(batch)
-    if speed.shape != (batch,) or not bool(torch.all(speed > 0)):
-        raise EncodingInputError(f"speed_of_sound_m_s must be positive, one per frame (B = {batch},), got {tuple(speed.shape)}")
+    speed = _speeds(speed_of_sound_m_s, envelopes, batch)
 
     grid_shape = voxel_centers_m.shape[1:4]
     points = voxel_centers_m.reshape(voxel_centers_m.shape[0], -1, 3).to(envelopes.dtype)
@@ -172,10 +178,7 @@ def spatial_encoding_indexed(envelopes: torch.Tensor, pair_index: torch.Tensor, 
         raise EncodingInputError(f"envelopes (B, P, T) and pair_index (B, P, 2) must agree, got "
                                  f"{tuple(envelopes.shape)} and {tuple(pair_index.shape)}")
     batch, num_pairs = envelopes.shape[:2]
-    speed = torch.as_tensor(speed_of_sound_m_s, dtype=envelopes.dtype, device=envelopes.device).reshape(-1)
-    speed = speed.expand(batch) if speed.numel() == 1 else speed
-    if speed.shape != (batch,) or not bool(torch.all(speed > 0)):
-        raise EncodingInputError(f"speed_of_sound_m_s must be positive, one per frame (B = {batch},), got {tuple(speed.shape)}")
+    speed = _speeds(speed_of_sound_m_s, envelopes, batch)
     grid_shape = points_m.shape[1:-1]
     points = points_m.reshape(points_m.shape[0], -1, 3).to(envelopes.dtype)
 
