@@ -77,6 +77,8 @@ class PosedBody:
         seat_center_xy_m: (2,) centre of the seat contact, room frame (sitting only), else None.
         heading_rad: direction the body faces, counter-clockwise from +x.
         pose_angles_deg: the anatomical joint angles that produced the pose.
+        vertex_velocities_m_s: (V, 3) velocity of every vertex at this instant (room frame, m/s), or None
+            for a body at rest (``bodies.velocities`` draws them from a pose trajectory).
     """
 
     vertices: np.ndarray
@@ -89,6 +91,7 @@ class PosedBody:
     seat_center_xy_m: np.ndarray | None = None
     heading_rad: float = 0.0
     pose_angles_deg: dict = field(default_factory=dict)
+    vertex_velocities_m_s: np.ndarray | None = None
 
     @property
     def is_minor(self) -> bool:
@@ -107,6 +110,9 @@ class PosedBody:
         self.stature_m = check_number("stature_m", self.stature_m, 0.0, 3.0, low_open=True, error=BodyInputError)
         if not isinstance(self.subject, Subject):
             raise BodyInputError(f"subject is a {type(self.subject).__name__}; pass a bodies.Subject")
+        if self.vertex_velocities_m_s is not None:
+            self.vertex_velocities_m_s = check_finite_array("vertex_velocities_m_s", self.vertex_velocities_m_s,
+                                                            shape=(len(self.vertices), 3), error=BodyInputError)
 
     def joint(self, name: str) -> np.ndarray:
         if name not in JOINT_INDEX:

@@ -24,6 +24,13 @@ directivity              :class:`simulator.directivity.DirectivityModel`:   with
                          aimed at the body region's centre with 15 deg       unchanged, 30 deg off scaled by 2 J1(x)/x
                          jitter; every image path (first leg / image),       at the sub-band centre
                          body facet and multipath image, mirrored aims       (``tests/test_directivity_recording.py``)
+empty-room drift         :class:`simulator.room_drift.DriftModel`: the      one image path's residual = |1 - exp(-j 2
+                         empty room recorded in air dT (+-0.5 K) warmer,     pi f L (1/c1 - 1/c0))| / (4 pi L) within
+                         one dT per room, its paths re-synthesised at        1 %; the empty room's direct path at L /
+                         c(T + dT); generation stretches it back to the      c1; stretched back, the kernel's error
+                         frame's speed of sound before subtracting           falls 58 -> 0.017 (separated), 57 -> 1.6
+                                                                             (co-located) (``tests/test_room_drift``,
+                                                                             ``tests/test_recording``)
 =======================  =================================================  ==========================================
 
 Added cost per frame, measured on this project's 2-core CPU (a 20,480-facet sphere, 4 x 4 rig, busy machine):
@@ -34,15 +41,14 @@ Directivity adds about 0.1 s to that body response (each transducer's and wall i
 then one facet deposit per transducer pair; measured 0.60-0.71 s against 0.50-0.53 s, best of six, busy machine)
 and nothing measurable to a room's construction (the path gains at the synthesis nodes).
 
-Built but not yet drawn by ``realistic`` (its module and closed-form tests exist; wiring it into the
-room response and the deconvolution is open work): the empty room's temperature drift
-(:mod:`simulator.room_drift`: half a kelvin makes the subtraction residual 10-20 times the body's kernel
-unless the empty room is stretched to the frame's speed of sound).
+The empty-room drift costs one re-synthesis of the room's paths per room (as much as the room's own response)
+and one stretch of the empty recording per frame in generation (:func:`simulator.room_drift.stretch_to_speed`).
 """
 from __future__ import annotations
 
 from simulator.directivity import DirectivityModel
 from simulator.noise import NoiseModel
+from simulator.room_drift import DriftModel
 from simulator.transducers import TransducerModel
 
 __all__ = ["REALISM", "REALISM_STREAM", "realism_effects"]
@@ -58,5 +64,5 @@ def realism_effects(preset: str) -> dict:
         return {}
     if preset == "realistic":
         return {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
-                "directivity": DirectivityModel()}
+                "directivity": DirectivityModel(), "drift": DriftModel()}
     raise ValueError(f"realism preset {preset!r}: choose one of {REALISM}")

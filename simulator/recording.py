@@ -36,6 +36,7 @@ from simulator.body_echo import DEFAULT_REFLECTION_COEFFICIENT, FacetMesh, body_
 from simulator.directivity import DEFAULT_AIM_HEIGHT_M, DirectivityDraw, DirectivityModel, Omni, Transducer, gain
 from simulator.errors import SimulationInputError
 from simulator.noise import NoiseDraw, NoiseModel, render_noise
+from simulator.room_drift import DriftModel, drift_speeds, resynthesized_empty_room
 from simulator.transducers import DeviceResponses, TransducerModel, frequency_response
 from simulator.room_response import RoomAcoustics, compute_room_acoustics
 from simulator.signals import ChirpPlan
@@ -96,6 +97,9 @@ class SimulationConfig:
             first leg times the microphone's towards the image, at every synthesis node), to every body facet
             (both gains towards the facet, at the speaker's sub-band centre: :meth:`RoomSimulator.body_response`)
             and, with mirrored aims, to the body-room multipath's images. None: omni everywhere (as before).
+        drift: the empty room is recorded in other air (:class:`simulator.room_drift.DriftModel`): one
+            temperature drift dT per room, the room's paths re-synthesised at c(T + dT) for every empty-room
+            recording (``Recording.empty_speed_of_sound_m_s``). None: the same air (as before).
     """
 
     chirp_plan: ChirpPlan = field(default_factory=ChirpPlan)
@@ -116,6 +120,7 @@ class SimulationConfig:
     noise: NoiseModel | None = None
     devices: TransducerModel | None = None
     directivity: DirectivityModel | None = None
+    drift: DriftModel | None = None
 
     def __post_init__(self) -> None:
         # Every field is checked here, not where it is first used: a generator builds its
@@ -165,11 +170,14 @@ class SimulationConfig:
             fail("devices", "pass a simulator.transducers.TransducerModel, or None for ideal devices")
         if self.directivity is not None and not isinstance(self.directivity, DirectivityModel):
             fail("directivity", "pass a simulator.directivity.DirectivityModel, or None for omni devices")
+        if self.drift is not None and not isinstance(self.drift, DriftModel):
+            fail("drift", "pass a simulator.room_drift.DriftModel, or None for an empty room in the frame's air")
 
     @property
     def realistic(self) -> bool:
         """True when a per-room effect is drawn (the recorder then needs a random generator)."""
-        return self.noise is not None or self.devices is not None or self.directivity is not None
+        return (self.noise is not None or self.devices is not None or self.directivity is not None
+                or self.drift is not None)
 
 
 @dataclass
@@ -186,6 +194,8 @@ class Recording:
         speaker_positions_m, microphone_positions_m: (S, 3), (M, 3) as simulated, room frame.
         sample_rate_hz, speed_of_sound_m_s: of the recording.
         clock_offsets_samples: (2,) offsets applied to (recording, empty recording).
+        empty_speed_of_sound_m_s: speed of sound of the empty-room recording's air (differs from
+            ``speed_of_sound_m_s`` with ``SimulationConfig.drift``).
     """
 
     recordings: np.ndarray
@@ -198,6 +208,11 @@ class Recording:
     sample_rate_hz: float
     speed_of_sound_m_s: float
     clock_offsets_samples: np.ndarray
+    empty_speed_of_sound_m_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.empty_speed_of_sound_m_s is None:
+            self.empty_speed_of_sound_m_s = self.speed_of_sound_m_s
 
 
 def apply_air_absorption(responses: np.ndarray, sample_rate_hz: float, speed_of_sound_m_s: float,
@@ -307,7 +322,16 @@ class RoomSimulator:
         self._speaker_responses, self._microphone_responses = self._device_responses()
         # Spectra of the chirps (through the speakers), reused for every frame.
         self._chirp_spectra = np.fft.rfft(self.chirps, axis=-1) * self._transducer_gain * self._speaker_responses
-        self._empty_clean = self._convolve(self.room_impulse_responses)
+        #: the room's drawn temperature drift of the empty-room recording, K (None: the frame's air), drawn last
+        self.temperature_drift_k: float | None = (self.config.drift.draw(rng) if self.config.drift is not None
+                                                  else None)
+        self.empty_speed_of_sound_m_s = self.speed_of_sound_m_s
+        empty_room = self.room_impulse_responses
+        if self.temperature_drift_k is not None:
+            _, self.empty_speed_of_sound_m_s = drift_speeds(scene.temperature_c, self.temperature_drift_k)
+            empty_room = fold_into_period(resynthesized_empty_room(self.acoustics, self.temperature_drift_k),
+                                          self.period)
+        self._empty_clean = self._convolve(empty_room)
         # The chirps 1 m from their speakers in free field: the reference of snr_db.
         at_1m = np.fft.irfft(self._chirp_spectra.sum(0), self.period) / (4 * np.pi)
         self.reference_power = float(np.mean(at_1m**2))
@@ -377,6 +401,9 @@ class RoomSimulator:
             out["devices"] = self.device_draw.to_dict()     # speakers first, then microphones
         if self.directivity_draw is not None:
             out["directivity"] = self.directivity_draw.to_dict()
+        if self.temperature_drift_k is not None:
+            out["drift"] = {"temperature_drift_k": self.temperature_drift_k,
+                            "empty_speed_of_sound_m_s": self.empty_speed_of_sound_m_s}
         return out
 
     def body_response(self, body: PosedBody, room_scene: RoomScene | None = None) -> np.ndarray:
@@ -486,4 +513,5 @@ class RoomSimulator:
             microphone_positions_m=self.microphones, sample_rate_hz=self.sample_rate_hz,
             speed_of_sound_m_s=self.speed_of_sound_m_s,
             clock_offsets_samples=np.array([offset_full, offset_empty]),
+            empty_speed_of_sound_m_s=self.empty_speed_of_sound_m_s,
         )

@@ -59,7 +59,7 @@ from core.checks import check_finite_array, check_number, check_whole
 from rooms.air import speed_of_sound_m_s
 from simulator.errors import SimulationInputError
 
-__all__ = ["MAX_TEMPERATURE_DRIFT_K", "DriftModel", "drifted_empty_room", "resynthesized_empty_room",
+__all__ = ["MAX_TEMPERATURE_DRIFT_K", "DriftModel", "drift_speeds", "drifted_empty_room", "resynthesized_empty_room",
            "stretch_impulse_responses", "stretch_to_speed"]
 
 #: Accepted temperature drifts, K: beyond this a stretch is not the right model (the room changed).
@@ -134,7 +134,7 @@ def stretch_impulse_responses(responses, speed_from_m_s: float, speed_to_m_s: fl
     return _stretch(array.reshape(-1, T), scale, 0.0, n_fft)[:, :T].reshape(array.shape)
 
 
-def _drift_speeds(temperature_c, temperature_drift_k) -> tuple[float, float]:
+def drift_speeds(temperature_c, temperature_drift_k) -> tuple[float, float]:
     """(c0, c1) m/s of the air at ``temperature_c`` and ``temperature_c + temperature_drift_k``."""
     temperature_c = check_number("temperature_c", temperature_c, *_TEMPERATURE_RANGE_C, error=_ERROR)
     limit = MAX_TEMPERATURE_DRIFT_K
@@ -153,7 +153,7 @@ def drifted_empty_room(impulse_responses, temperature_c: float, temperature_drif
     amplitudes and air absorption are kept (bounds in the module docstring). dT = 0 returns a copy, bit
     for bit.
     """
-    speed_from_m_s, speed_to_m_s = _drift_speeds(temperature_c, temperature_drift_k)
+    speed_from_m_s, speed_to_m_s = drift_speeds(temperature_c, temperature_drift_k)
     return stretch_impulse_responses(impulse_responses, speed_from_m_s, speed_to_m_s, sample_rate_hz)
 
 
@@ -163,7 +163,7 @@ def resynthesized_empty_room(acoustics, temperature_drift_k: float) -> np.ndarra
     Exact delays L / c1 with the paths' amplitudes at the original temperature, by the same synthesis
     as ``acoustics.impulse_responses`` (which dT = 0 returns, copied bit for bit).
     """
-    c0_m_s, c1_m_s = _drift_speeds(acoustics.temperature_c, temperature_drift_k)
+    c0_m_s, c1_m_s = drift_speeds(acoustics.temperature_c, temperature_drift_k)
     if c0_m_s == c1_m_s:
         return np.array(acoustics.impulse_responses, copy=True)
     paths = dataclasses.replace(acoustics.paths, delay_s=acoustics.paths.length_m / c1_m_s)

@@ -231,7 +231,8 @@ def test_dataset_filters_and_loads_with_workers(store):
 
 def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(store, tmp_path, anny_model):
     """--realism realistic: the same rooms, people and detections as the ideal store (its effects draw from a
-    stream of their own), other kernels and (directivity) other empty-room responses; every room's drawn noise and devices are kept in the store; the
+    stream of their own), other kernels and (directivity) other empty-room responses; every room's drawn effects
+    (noise, devices, directivity, the empty room's drift) are kept in the store; the
     preset is part of the store's identity (an ideal run on it is refused)."""
     out, _ = store
     real = str(tmp_path / "realistic.zarr")
@@ -247,7 +248,8 @@ def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(stor
         draws = dict(root["room_realism"][str(r)].attrs)
         assert 10.0 <= draws["noise"]["snr_db"] <= 40.0
         assert len(draws["devices"]["latency_s"]) == 8           # 4 speakers then 4 microphones
-        assert set(draws) == {"noise", "devices", "directivity"}
+        assert set(draws) == {"noise", "devices", "directivity", "drift"}
+        assert abs(draws["drift"]["temperature_drift_k"]) <= 0.5
     assert root.attrs["generator_config"]["realism"] == "realistic"
     assert "room_realism" not in zarr.open_group(out, mode="r")     # ideal stores are as before
     with pytest.raises(GenerationError, match="realism"):
