@@ -24,15 +24,17 @@ from bodies.joints import FRANKMOCAP49_INDEX, JOINT_GROUPS, JOINT_NAMES, from_fr
 from bodies.model import BodyModel, PosedBody
 from bodies.poses import ACTIVITIES, JOINT_LIMITS_DEG, PoseSampler, PoseSamplerConfig
 from bodies.subjects import Subject, SubjectSampler, SubjectSamplerConfig
+from bodies.velocities import ActivityMotion, BodyMotion, MotionModel, draw_velocities, vertex_velocities, with_velocities
 
 BACKENDS = ("anny", "smpl", "smplx")
 SMPL_DIR_ENV = "SMPL_MODEL_DIR"
 
 __all__ = [
-    "ACTIVITIES", "BACKENDS", "BodyInputError", "BodyModel", "BodyModelFilesMissing",
-    "FRANKMOCAP49_INDEX", "JOINT_GROUPS", "JOINT_LIMITS_DEG", "JOINT_NAMES", "PoseSampler",
+    "ACTIVITIES", "ActivityMotion", "BACKENDS", "BodyMotion", "BodyInputError", "BodyModel", "BodyModelFilesMissing",
+    "FRANKMOCAP49_INDEX", "JOINT_GROUPS", "JOINT_LIMITS_DEG", "JOINT_NAMES", "MotionModel", "PoseSampler",
     "PoseSamplerConfig", "PosedBody", "SMPL_DIR_ENV", "Subject", "SubjectSampler",
-    "SubjectSamplerConfig", "from_frankmocap49", "load_body_model", "to_frankmocap49",
+    "SubjectSamplerConfig", "draw_velocities", "from_frankmocap49", "load_body_model", "to_frankmocap49",
+    "vertex_velocities", "with_velocities",
 ]
 
 

@@ -404,6 +404,32 @@ class PoseSampler:
         return [self._finish(subject, activity, {}, v, j, float(st), position_xy, heading_rad, floor_offset_m)
                 for v, j, st in zip(vertices, joints, statures)]
 
+    def repose(self, body: PosedBody, angles_deg: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices of ``body``'s subject at other anatomical angles, placed as ``body`` is placed.
+
+        Each pose goes through :func:`place_body` with ``body``'s heading, its pelvis's floor point
+        and its lowest vertex's height, as :meth:`sample` and :meth:`pose` place a body; so the same
+        angles give ``body.vertices`` back (to float32 rounding), and nearby angles give the nearby
+        poses of a trajectory through it (used by :mod:`bodies.velocities`).
+
+        Args:
+            body: a placed body; angles_deg: B dicts of anatomical angles (clipped to the limits).
+        Returns:
+            vertices (B, V, 3) float64 and joints (B, 15, 3), room frame, metres.
+        """
+        if not isinstance(body, PosedBody):
+            raise BodyInputError(f"body is a {type(body).__name__}; pass a PosedBody from this sampler")
+        _check_subject(body.subject)
+        if not isinstance(angles_deg, (list, tuple)) or not angles_deg:
+            raise BodyInputError("angles_deg: give a non-empty list of dicts of joint angle -> degrees")
+        angles = [clip_to_limits(a) for a in angles_deg]
+        rest = self.model.rest_skeleton([body.subject])
+        vertices, joints, _ = self.model.forward([body.subject], segment_rotations(angles, _repeat(rest, len(angles))))
+        position_xy = body.joint("pelvis")[:2]
+        floor_offset = _check_floor_offset(float(body.vertices[:, 2].min()))
+        placed = [place_body(v, j, body.heading_rad, position_xy, floor_offset) for v, j in zip(vertices, joints)]
+        return np.stack([v for v, _ in placed]), np.stack([j for _, j in placed])
+
     def _hand_to_mouth(self, rng, subject, rest, base: dict) -> list[dict]:
         """Drinking: among many arm configurations, keep those that bring the wrist to the mouth."""
         side = base["_drinking_side"]

@@ -114,8 +114,11 @@ STAGES = [
     ("room: response (image sources, synthesis, empty recording)", "room"),
     ("realism: per-room draws (noise, devices, directivity) and device responses", "room"),
     ("realism: directivity gains of the room's image paths", "room"),
+    ("realism: furniture reflections and shadows of the room (clutter)", "room"),
+    ("realism: empty room re-synthesised in drifted air", "room"),
     ("room: other (glue: detector model, stacking the frames)", "room"),
     ("pose sampling", "frame"),
+    ("realism: motion, velocities (the pose a step before and after)", "frame"),
     ("placement (floor point, seat, collision checks)", "frame"),
     ("body checks (in room, closed mesh, transducers outside)", "frame"),
     ("ray casting: BVH build (trimesh mesh + Embree scene)", "frame"),
@@ -123,6 +126,8 @@ STAGES = [
     ("multipath: wall images", "frame"),
     ("multipath: visibility ray casts (wall images, patches)", "frame"),
     ("realism: directivity gains of the body's facets", "frame"),
+    ("realism: clothing (regions, dressed surface)", "frame"),
+    ("realism: furniture, body paths by way of furniture faces", "frame"),
     ("body echo: set-up (checks, vertex distances, echo windows)", "frame"),
     ("facet accumulation: direct paths (delay bounds + deposit)", "frame"),
     ("multipath: facet accumulation, one wall (delay bounds + deposit)", "frame"),
@@ -131,11 +136,14 @@ STAGES = [
     ("body echo: air absorption (all paths)", "frame"),
     ("shadowing: ray casts (blocked image paths)", "frame"),
     ("shadowing: responses of blocked paths", "frame"),
+    ("realism: furniture, the body's shadow on furniture paths", "frame"),
+    ("realism: motion, moving echo synthesis", "frame"),
     ("recording: convolution (chirps, transducer and device responses)", "frame"),
     ("recording: white noise + clock offset", "frame"),
     ("realism: coloured, tonal, impulsive noise", "frame"),
     ("recording: other (glue)", "frame"),
     ("deconvolution (+ normalisation)", "frame"),
+    ("realism: drift-aware deconvolution (empty room stretched)", "frame"),
     ("detector: occlusion ray casts", "frame"),
     ("detector: keypoints", "frame"),
     ("frame: other (glue: camera transforms, config, arrays)", "frame"),
@@ -164,6 +172,15 @@ STAGE_OF = {
     "simulator.directivity:DirectivityModel.draw":
         "realism: per-room draws (noise, devices, directivity) and device responses",
     "simulator.room_response:path_gains": "realism: directivity gains of the room's image paths",
+    "simulator.recording:compute_clutter": "realism: furniture reflections and shadows of the room (clutter)",
+    "simulator.recording:resynthesized_empty_room": "realism: empty room re-synthesised in drifted air",
+    "bodies:with_velocities": "realism: motion, velocities (the pose a step before and after)",
+    "simulator.recording:dress": "realism: clothing (regions, dressed surface)",
+    "simulator.clutter:FurnitureImages.body_paths": "realism: furniture, body paths by way of furniture faces",
+    "simulator.recording:facets_hidden_by_furniture": "realism: furniture, body paths by way of furniture faces",
+    "simulator.recording:body_shadow_correction": "realism: furniture, the body's shadow on furniture paths",
+    "simulator.recording:moving_echo_signals": "realism: motion, moving echo synthesis",
+    "simulator.room_drift:stretch_to_speed": "realism: drift-aware deconvolution (empty room stretched)",
     "simulator.room_generation:write_room": "store write",
     # frame: the person
     "simulator.room_generation:RoomGenerator._frame": "frame: other (glue: camera transforms, config, arrays)",
@@ -173,7 +190,7 @@ STAGE_OF = {
     "rooms.sampler:RoomScene.validate_body": Within(_BODY_CHECKS, {_PLACEMENT: _PLACEMENT}),
     # frame: recording
     "simulator.recording:RoomSimulator.record": "recording: other (glue)",
-    "simulator.recording:RoomSimulator.body_response": Rig("recording: other (glue)"),
+    "simulator.recording:RoomSimulator._body_response": Rig("recording: other (glue)"),
     "simulator.body_echo:FacetMesh.__init__": _BODY_CHECKS,
     "simulator.body_echo:FacetMesh.check_outside": _BODY_CHECKS,
     "simulator.body_echo:FacetMesh.intersector": FirstUse("ray casting: BVH build (trimesh mesh + Embree scene)",
@@ -216,6 +233,9 @@ STAGE_OF = {
 
 #: What the stages cannot separate, said with every table.
 NOT_SEPARATED = [
+    "With clutter (realistic) the body's paths by way of a furniture face are deposited with the one-wall pairs "
+    "(one end an image): their deposit is inside 'multipath: facet accumulation, one wall'; finding them (which "
+    "facets each furniture image reaches) is the 'realism: furniture, body paths' row.",
     "Device responses (realistic) are applied per frame as one complex multiplication inside the convolution "
     "(chirp spectra and microphone responses precomputed per room): their per-frame cost is inside "
     "'recording: convolution'; drawing them and their frequency responses is the per-room realism row.",
@@ -253,7 +273,7 @@ class StageTimer:
         self.calls: dict[str, int] = defaultdict(int)
         self.functions: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))  # stage -> fn -> [n, s]
         self.stack: list[list] = []   # [stage, seconds spent in timed children]
-        self.rigs: list[tuple[int, int]] = []
+        self.rigs: list[tuple[int, np.ndarray]] = []
 
     def run(self, stage: str, target: str, fn, args, kwargs):
         self.stack.append([stage, 0.0])
@@ -292,14 +312,17 @@ def _resolve(target: str):
 
 
 def _pair_kinds(positions, pair_tx, pair_rx, rig) -> np.ndarray | None:
-    """0 direct, 1 one end a wall image, 2 both; None when the pairs cannot be told apart."""
+    """0 direct, 1 one end an image (a wall's or a furniture face's), 2 both; None when the pairs cannot be told
+    apart. The receivers start where the real microphones are found in ``positions`` (transmitters first)."""
     if rig is None:
         return None
-    n_speakers, n_microphones = rig
-    n_positions = len(positions)
-    if n_positions % (n_speakers + n_microphones):
+    n_speakers, microphones = rig
+    positions, n_microphones = np.asarray(positions), len(microphones)
+    starts = [i for i in range(n_speakers, len(positions) - n_microphones + 1)
+              if np.array_equal(positions[i:i + n_microphones], microphones)]
+    if len(starts) != 1:
         return None
-    n_tx = n_speakers * n_positions // (n_speakers + n_microphones)
+    n_tx = starts[0]
     return (np.asarray(pair_tx) >= n_speakers).astype(int) + (np.asarray(pair_rx) >= n_tx + n_microphones)
 
 
@@ -348,7 +371,7 @@ def _wrapper(timer: StageTimer, target: str, rule, fn):
         stage = stage_of(args, kwargs)
         if isinstance(rule, Rig):
             simulator = args[0]
-            timer.rigs.append((len(simulator.speakers), len(simulator.microphones)))
+            timer.rigs.append((len(simulator.speakers), np.asarray(simulator.microphones)))
             try:
                 return timer.run(stage, timed, fn, args, kwargs)
             finally:

@@ -36,7 +36,7 @@ from simulator.recording import SimulationConfig
 from simulator.signals import ChirpPlan
 
 __all__ = ["DATA_FLAGS", "Flag", "GenerationConfig", "GenerationError", "MAX_FRAMES", "MAX_IMAGE_ORDER", "MAX_ROOMS",
-           "MAX_SEED", "MAX_SUBJECTS_PER_ROOM", "RIGS", "room_split"]
+           "MAX_SEED", "MAX_SUBJECTS_PER_ROOM", "RIGS", "recorded_identity", "room_split"]
 
 RIGS = ("mixed", "co-located", "separated")
 # The room sampler's probability of a co-located rig, for each --rig.
@@ -93,9 +93,11 @@ DATA_FLAGS = (
          "room: a raw capture's calibration.json (docs/raw_capture_format.md) or a PoseKernel environment's "
          "audio_sensor_loc.npy (co-located pairs, the default camera); positions are stored as the file gives them",
          metavar="FILE"),
-    Flag("--realism", "realism", "ideal: the clean simulation of earlier stores; realistic: also draw per room "
-         "what real rigs record (coloured noise, tones and impulses; each device's response, latency and "
-         "directivity; paths between wall images; simulator/realism.py lists the effects)", choices=REALISM),
+    Flag("--realism", "realism", "realistic (the default): also draw per room what real rigs record (coloured noise, "
+         "tones and impulses; each device's response, latency and directivity; paths between wall images; the "
+         "empty room in other air; simulator/realism.py lists the effects); ideal: the clean simulation of "
+         "earlier stores (resume a store written before --realism existed with --realism ideal)",
+         choices=REALISM),
     Flag("--minor-fraction", "minor_fraction", "share of minors", "subject_sampler", "minor_fraction", float),
     Flag("--activities", "activities", "activities to draw", nargs="+"),
     Flag("--min-floor-m", "min_floor_m", "smallest floor side (m)", "room_sampler", "min_floor_side_m", float),
@@ -164,8 +166,9 @@ class GenerationConfig:
         kernel_dtype: 'float16' (default, normalised kernels) or 'float32'.
         keep_recordings: also store the raw recordings and the ground-truth kernels.
         split: proportions of train / val / test rooms (split by room).
-        realism: 'ideal' or 'realistic' (:mod:`simulator.realism`): the effects of real rigs the simulation
-            draws per room (``simulation.noise``, ``devices``, ``directivity``, ``image_image_paths``).
+        realism: 'realistic' (default) or 'ideal' (:mod:`simulator.realism`): the effects of real rigs the
+            simulation draws per room (``simulation.noise``, ``devices``, ``directivity``, ``image_image_paths``,
+            ``drift``, ...); 'ideal' reproduces stores written before the presets existed, bit for bit.
         simulation: how frames are recorded (max_order at most ``MAX_IMAGE_ORDER``).
         room_sampler: how rooms are drawn (floor side range 5 m and up by default, the paper's
             assumption; its rig size and camera image size shape the store).
@@ -183,7 +186,7 @@ class GenerationConfig:
     keep_recordings: bool = False
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     rig_file: RigFile | None = None
-    realism: str = "ideal"
+    realism: str = "realistic"
     simulation: SimulationConfig = field(default_factory=generation_simulation_config)
     room_sampler: RoomSamplerConfig = field(default_factory=RoomSamplerConfig)
     subject_sampler: SubjectSamplerConfig = field(default_factory=SubjectSamplerConfig)
@@ -301,8 +304,6 @@ class GenerationConfig:
         d["activities"] = list(self.activities)
         d["split"] = list(self.split)
         flagged = {(flag.config, flag.field) for flag in DATA_FLAGS} | {("room_sampler", "colocated_probability")}
-        if self.realism == "ideal":
-            del d["realism"]    # stores written before --realism existed are ideal, and resume
         flagged |= {("simulation", name) for name in realism_effects("realistic")}
         if self.rig_file is None:
             del d["rig_file"]   # stores written before --rig-file existed record none, and resume
@@ -445,3 +446,12 @@ def room_split(config: GenerationConfig, room: int) -> int:
     """Split (0 train, 1 val, 2 test) of a room: fixed by the seed and the room, never by the frames."""
     u = np.random.default_rng([config.seed, room, 7]).random()
     return int(np.searchsorted(np.cumsum(config.split), u, side="right").clip(0, 2))
+
+
+def recorded_identity(recorded: dict | None) -> dict:
+    """A store's recorded ``generator_config`` as :meth:`GenerationConfig.identity` writes it today: stores
+    written before the realism presets existed, and ideal stores of the versions that left the key out, record
+    no ``realism`` and are ideal."""
+    recorded = dict(recorded or {})
+    recorded.setdefault("realism", "ideal")
+    return recorded

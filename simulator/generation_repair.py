@@ -6,7 +6,7 @@ place (each room is drawn from its own seed, so a regenerated room equals the lo
 from __future__ import annotations
 
 from core.errors import InputError
-from simulator.generation_config import GenerationConfig, GenerationError
+from simulator.generation_config import GenerationConfig, GenerationError, recorded_identity
 from simulator.generation_run import _run_rooms, check_ray_address, check_workers
 from simulator.generation_store import check_writable, open_store
 
@@ -17,7 +17,7 @@ def recorded_config(root, url: str, flag: str) -> GenerationConfig:
     """The GenerationConfig a store records (its rooms are regenerated from it)."""
     recorded = root.attrs.get("generator_config")
     try:
-        return GenerationConfig(**recorded)
+        return GenerationConfig(**recorded_identity(recorded))
     except (TypeError, InputError) as err:
         raise GenerationError(f"{flag} {url}: the store's recorded generator_config cannot be used ({err}); "
                               f"regenerate the store") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bodies import ACTIVITIES, JOINT_NAMES
-from simulator.generation_config import GenerationConfig, GenerationError
+from simulator.generation_config import GenerationConfig, GenerationError, recorded_identity
 from simulator.store_format import (
     FORMAT_NAME, FORMAT_VERSION, READABLE_VERSIONS, SPLITS, StoreShape, chunks_for, compressors, fill_value,
     frame_arrays, room_arrays,
@@ -197,8 +197,8 @@ def open_or_create_store(out: str, config: GenerationConfig):
             raise GenerationError(
                 f"--out {out}: was written by format version {attrs.get('format_version')}, this is version "
                 f"{FORMAT_VERSION}; write a new store (another --out); the old one stays readable")
-        if attrs.get("generator_config") != config.identity():
-            theirs, ours = attrs.get("generator_config") or {}, config.identity()
+        if recorded_identity(attrs.get("generator_config")) != config.identity():
+            theirs, ours = recorded_identity(attrs.get("generator_config")), config.identity()
             diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise GenerationError(
                 f"--out {out}: holds a dataset made with other arguments ({', '.join(diff)} differ: store "

@@ -46,6 +46,8 @@ and one stretch of the empty recording per frame in generation (:func:`simulator
 """
 from __future__ import annotations
 
+from bodies.velocities import MotionModel
+from simulator.clothing import ClothingModel
 from simulator.directivity import DirectivityModel
 from simulator.noise import NoiseModel
 from simulator.room_drift import DriftModel
@@ -64,5 +66,6 @@ def realism_effects(preset: str) -> dict:
         return {}
     if preset == "realistic":
         return {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
-                "directivity": DirectivityModel(), "drift": DriftModel()}
+                "directivity": DirectivityModel(), "drift": DriftModel(), "clothing": ClothingModel(), "clutter": True,
+                "motion": MotionModel()}
     raise ValueError(f"realism preset {preset!r}: choose one of {REALISM}")

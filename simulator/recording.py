@@ -11,7 +11,9 @@ of posed bodies in it. A frame's impulse response from speaker s to microphone m
                                         and seen through first-order images of the microphone
          + shadow_sm                    minus the room paths that the body blocks
 
-and the microphone records, in the steady state of chirps repeated every frame period,
+(a body moving during the chirp, ``PosedBody.vertex_velocities_m_s``, hears body_sm and multipath_sm with
+time-varying delays instead: :mod:`simulator.motion_echo`) and the microphone records, in the steady state of
+chirps repeated every frame period,
 
     r_m = sum_s chirp_s (*) G_spk (*) G_mic (*) h_sm + noise     ((*): circular convolution)
 
@@ -32,9 +34,13 @@ import scipy.signal
 from bodies.model import PosedBody
 from core.checks import check_finite_array, check_number, check_whole
 from rooms import RoomScene, air_absorption_energy_per_m
+from bodies.velocities import MotionModel
 from simulator.body_echo import DEFAULT_REFLECTION_COEFFICIENT, FacetMesh, body_impulse_responses
+from simulator.clothing import ClothingDraw, ClothingModel, dress
+from simulator.clutter import Clutter, body_shadow_correction, compute_clutter, facets_hidden_by_furniture
 from simulator.directivity import DEFAULT_AIM_HEIGHT_M, DirectivityDraw, DirectivityModel, Omni, Transducer, gain
 from simulator.errors import SimulationInputError
+from simulator.motion_echo import check_vertex_velocities, is_moving, moving_echo_signals
 from simulator.noise import NoiseDraw, NoiseModel, render_noise
 from simulator.room_drift import DriftModel, drift_speeds, resynthesized_empty_room
 from simulator.transducers import DeviceResponses, TransducerModel, frequency_response
@@ -100,6 +106,17 @@ class SimulationConfig:
         drift: the empty room is recorded in other air (:class:`simulator.room_drift.DriftModel`): one
             temperature drift dT per room, the room's paths re-synthesised at c(T + dT) for every empty-room
             recording (``Recording.empty_speed_of_sound_m_s``). None: the same air (as before).
+        clothing: what the body's surface is made of (:class:`simulator.clothing.ClothingModel`): an outfit drawn
+            per subject (skin, a top, a bottom, shoes: per-region reflection coefficients and loose garments'
+            offset surfaces), replacing ``reflection_coefficient``. None: one coefficient everywhere (as before).
+        clutter: the furniture is heard (:mod:`simulator.clutter`): its first-order reflections and shadows in the
+            empty room, the body lit and seen by way of furniture faces, the furniture's paths the body blocks, and
+            body facets furniture hides from a transducer. The room's furniture as drawn (a sitting body's
+            rebuilt seat is not re-simulated: the empty room has the drawn seat). False: furniture is
+            acoustically invisible (as before).
+        motion: how fast bodies move during the chirp (:class:`bodies.velocities.MotionModel`): the generator
+            draws every frame's vertex velocities with it; any body with ``vertex_velocities_m_s`` is recorded
+            moving (:mod:`simulator.motion_echo`), whatever this field. None: the generator's bodies are still.
     """
 
     chirp_plan: ChirpPlan = field(default_factory=ChirpPlan)
@@ -121,6 +138,9 @@ class SimulationConfig:
     devices: TransducerModel | None = None
     directivity: DirectivityModel | None = None
     drift: DriftModel | None = None
+    clothing: ClothingModel | None = None
+    clutter: bool = False
+    motion: MotionModel | None = None
 
     def __post_init__(self) -> None:
         # Every field is checked here, not where it is first used: a generator builds its
@@ -141,7 +161,7 @@ class SimulationConfig:
                                             error=error)
         self.reflection_coefficient = check_number("reflection_coefficient", self.reflection_coefficient,
                                                    -1.0, 1.0, error=error)
-        for name in ("body_room_multipath", "shadowing", "transducer_responses", "image_image_paths"):
+        for name in ("body_room_multipath", "shadowing", "transducer_responses", "image_image_paths", "clutter"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 fail(name, "use True or False")
             setattr(self, name, bool(getattr(self, name)))
@@ -172,12 +192,16 @@ class SimulationConfig:
             fail("directivity", "pass a simulator.directivity.DirectivityModel, or None for omni devices")
         if self.drift is not None and not isinstance(self.drift, DriftModel):
             fail("drift", "pass a simulator.room_drift.DriftModel, or None for an empty room in the frame's air")
+        if self.clothing is not None and not isinstance(self.clothing, ClothingModel):
+            fail("clothing", "pass a simulator.clothing.ClothingModel, or None for one reflection coefficient")
+        if self.motion is not None and not isinstance(self.motion, MotionModel):
+            fail("motion", "pass a bodies.velocities.MotionModel, or None for still bodies")
 
     @property
     def realistic(self) -> bool:
         """True when a per-room effect is drawn (the recorder then needs a random generator)."""
         return (self.noise is not None or self.devices is not None or self.directivity is not None
-                or self.drift is not None)
+                or self.drift is not None or self.clothing is not None or self.motion is not None)
 
 
 @dataclass
@@ -317,7 +341,14 @@ class RoomSimulator:
             max_order=int(self.config.max_order), temperature_c=scene.temperature_c,
             relative_humidity_pct=scene.relative_humidity_pct, directivity=self.directivity_draw,
         )
-        self.room_impulse_responses = fold_into_period(self.acoustics.impulse_responses, self.period)
+        #: the furniture's part of the empty room (None: furniture unheard)
+        self.clutter: Clutter | None = (compute_clutter(scene.room, self.acoustics, directivity=self.directivity_draw)
+                                        if self.config.clutter else None)
+        room = self.acoustics.impulse_responses
+        if self.clutter is not None:
+            room = room + self.clutter.impulse_responses
+            self._furniture_images = self.clutter.first_order_images()
+        self.room_impulse_responses = fold_into_period(room, self.period)
         self._transducer_gain = self._transducer_frequency_response()
         self._speaker_responses, self._microphone_responses = self._device_responses()
         # Spectra of the chirps (through the speakers), reused for every frame.
@@ -329,12 +360,18 @@ class RoomSimulator:
         empty_room = self.room_impulse_responses
         if self.temperature_drift_k is not None:
             _, self.empty_speed_of_sound_m_s = drift_speeds(scene.temperature_c, self.temperature_drift_k)
-            empty_room = fold_into_period(resynthesized_empty_room(self.acoustics, self.temperature_drift_k),
-                                          self.period)
+            drifted = resynthesized_empty_room(self.acoustics, self.temperature_drift_k)
+            if self.clutter is not None:   # the paths furniture blocks stay blocked; its reflections move too
+                drifted = (resynthesized_empty_room(self.acoustics, self.temperature_drift_k,
+                                                    np.flatnonzero(~self.clutter.room_paths_blocked))
+                           + resynthesized_empty_room(self.clutter.reflections, self.temperature_drift_k))
+            empty_room = fold_into_period(drifted, self.period)
         self._empty_clean = self._convolve(empty_room)
         # The chirps 1 m from their speakers in free field: the reference of snr_db.
         at_1m = np.fft.irfft(self._chirp_spectra.sum(0), self.period) / (4 * np.pi)
         self.reference_power = float(np.mean(at_1m**2))
+        #: each subject's drawn outfit, in the order the subjects were first recorded (with ``config.clothing``)
+        self.clothing_draws: dict[tuple, ClothingDraw] = {}
 
     @staticmethod
     def aim_point_m(scene: RoomScene) -> np.ndarray:
@@ -401,6 +438,8 @@ class RoomSimulator:
             out["devices"] = self.device_draw.to_dict()     # speakers first, then microphones
         if self.directivity_draw is not None:
             out["directivity"] = self.directivity_draw.to_dict()
+        if self.clothing_draws:
+            out["clothing"] = [draw.to_dict() for draw in self.clothing_draws.values()]
         if self.temperature_drift_k is not None:
             out["drift"] = {"temperature_drift_k": self.temperature_drift_k,
                             "empty_speed_of_sound_m_s": self.empty_speed_of_sound_m_s}
@@ -413,9 +452,24 @@ class RoomSimulator:
         same room with other furniture (a seat rebuilt for a sitting body) keeps the room's
         response, which is computed without furniture.
         """
+        return self._body_response(body, room_scene)[0]
+
+    def _body_response(self, body: PosedBody, room_scene: RoomScene | None = None, moving: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(:meth:`body_response`, its (S, M, T) shadow part, None); with ``moving`` and a body whose
+        ``vertex_velocities_m_s`` are not all zero, the last is the (M, T) recording of the body's echo and
+        multipath synthesised moving (:mod:`simulator.motion_echo`; the vertices are the body at its t0)."""
         cfg = self.config
+        velocities = None
+        if moving and body.vertex_velocities_m_s is not None:
+            velocities = check_vertex_velocities("body.vertex_velocities_m_s", body.vertex_velocities_m_s,
+                                                 len(body.vertices))
+            velocities = velocities if is_moving(velocities) else None  # at rest: the static echo, bit for bit
         (room_scene or self.scene).validate_body(body.vertices, "body.vertices")
-        mesh = FacetMesh(body.vertices.astype(float), body.faces)  # refuses an open or inside-out body
+        vertices, reflection = body.vertices.astype(float), cfg.reflection_coefficient
+        if cfg.clothing is not None:
+            vertices, reflection = dress(vertices, body.faces, body.joints, self.clothing_for(body.subject))
+        mesh = FacetMesh(vertices, body.faces)  # refuses an open or inside-out body
         # A transducer inside the body would hear no echo at all: refuse it before casting rays.
         mesh.check_outside("speaker_positions_m", self.speakers)
         mesh.check_outside("microphone_positions_m", self.microphones)
@@ -427,6 +481,8 @@ class RoomSimulator:
         rx_devices = list(draw.microphones) if draw is not None else []
         tx_speaker = list(range(S))                                      # the real speaker of every tx position
         lit = mesh.lit_facets(np.vstack([self.speakers, self.microphones]))
+        if self.clutter is not None:   # a facet behind a table is dark to the speaker under it
+            lit &= ~facets_hidden_by_furniture(self.clutter.faces, mesh, np.vstack([self.speakers, self.microphones]))
         if cfg.body_room_multipath:
             images = self.acoustics.first_order_images()
             W = len(images.wall_reflection)
@@ -448,28 +504,70 @@ class RoomSimulator:
             pairs.append(np.stack([s_idx, M + m_idx * W + w_idx], 1))
             channels += [s_idx * M + m_idx] * 2
             gains += [images.wall_reflection[w_idx]] * 2
-            if cfg.image_image_paths:     # speaker image -> body -> microphone image, any two walls
-                s4, m4, w1, w2 = (a.ravel() for a in np.meshgrid(np.arange(S), np.arange(M), np.arange(W),
-                                                                 np.arange(W), indexing="ij"))
-                pairs.append(np.stack([S + s4 * W + w1, M + m4 * W + w2], 1))
-                channels.append(s4 * M + m4)
-                gains.append(images.wall_reflection[w1] * images.wall_reflection[w2])
+        if self.clutter is not None:   # speaker image -> body -> microphone (and back) by way of a furniture face
+            n_tx, n_rx = sum(map(len, tx)), sum(map(len, rx))
+            via = self._furniture_images.body_paths(mesh, tx_offset=n_tx, rx_offset=n_rx)
+            tx.append(via.tx_positions_m)
+            rx.append(via.rx_positions_m)
+            pairs.append(via.pairs)
+            channels.append(via.channels)
+            gains.append(via.gains)
+            tx_speaker += via.tx_speaker.tolist()
+            if draw is not None:
+                tx_devices += [draw.speakers[s].mirrored(n) for s, n in zip(via.tx_speaker, via.tx_normals)]
+                rx_devices += [draw.microphones[m].mirrored(n) for m, n in zip(via.rx_microphone, via.rx_normals)]
+            lit = np.vstack([lit[:n_tx], via.tx_lit, lit[n_tx:], via.rx_lit])
+        if cfg.body_room_multipath and cfg.image_image_paths:   # speaker image -> body -> microphone image, two walls
+            s4, m4, w1, w2 = (a.ravel() for a in np.meshgrid(np.arange(S), np.arange(M), np.arange(W), np.arange(W),
+                                                             indexing="ij"))
+            pairs.append(np.stack([S + s4 * W + w1, M + m4 * W + w2], 1))
+            channels.append(s4 * M + m4)
+            gains.append(images.wall_reflection[w1] * images.wall_reflection[w2])
+        facet_gains = None if draw is None else self._facet_gains(mesh, np.vstack(tx + rx), tx_devices + rx_devices,
+                                                                 tx_speaker)
         echo = body_impulse_responses(
             mesh, np.vstack(tx), np.vstack(rx), self.period, sample_rate_hz=self.sample_rate_hz,
-            speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=cfg.reflection_coefficient,
+            speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=reflection,
             pairs=np.vstack(pairs), channels=np.concatenate(channels), n_channels=S * M,
-            pair_gains=np.concatenate(gains), lit=lit,
-            facet_gains=None if draw is None else self._facet_gains(mesh, np.vstack(tx + rx), tx_devices + rx_devices,
-                                                                   tx_speaker),
+            pair_gains=np.concatenate(gains), lit=lit, facet_gains=facet_gains,
         )
         # Every body path (direct or via a wall) of length c t crosses air: ISO 9613-1 attenuation.
         response = apply_air_absorption(echo.impulse_responses.reshape(S, M, self.period), self.sample_rate_hz,
                                         self.speed_of_sound_m_s, self.scene.temperature_c,
                                         self.scene.relative_humidity_pct)
+        shadow = np.zeros_like(response)
         if cfg.shadowing:
-            response = response + self.acoustics.shadow_correction(
-                mesh, attenuation=cfg.shadow_attenuation, period=self.period)
-        return response
+            shadow = (self.acoustics.shadow_correction(mesh, attenuation=cfg.shadow_attenuation, period=self.period)
+                      if self.clutter is None else
+                      body_shadow_correction(self.acoustics, self.clutter, mesh, attenuation=cfg.shadow_attenuation,
+                                             period=self.period))
+            response = response + shadow
+        if velocities is None:
+            return response, shadow, None
+        received = moving_echo_signals(
+            mesh, velocities, np.vstack(tx), np.vstack(rx), cfg.chirp_plan, pair_speakers=np.concatenate(channels) // M,
+            speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=reflection,
+            pairs=np.vstack(pairs), channels=np.concatenate(channels), n_channels=S * M,
+            pair_gains=np.concatenate(gains), lit=lit, facet_gains=facet_gains,
+            response_filter=lambda responses: apply_air_absorption(
+                responses, self.sample_rate_hz, self.speed_of_sound_m_s, self.scene.temperature_c,
+                self.scene.relative_humidity_pct),
+        )
+        return response, shadow, self._convolve_received(received.reshape(S, M, self.period))
+
+    def clothing_for(self, subject) -> ClothingDraw:
+        """The outfit of ``subject`` in this room (drawn from the room's realism stream the first time it is seen)."""
+        key = repr(subject)
+        if key not in self.clothing_draws:
+            self.clothing_draws[key] = self.config.clothing.draw(self._realism_rng)
+        return self.clothing_draws[key]
+
+    def _convolve_received(self, received: np.ndarray) -> np.ndarray:
+        """(M, T) recordings of (S, M, T) signals as they reach the microphones from each speaker (already the
+        chirps, e.g. a moving echo): the speakers' and microphones' responses of :meth:`_convolve` applied."""
+        emitted = np.broadcast_to(self._transducer_gain * self._speaker_responses, (len(received), self.period // 2 + 1))
+        spectra = np.einsum("sk,smk->mk", emitted, np.fft.rfft(received, axis=-1)) * self._microphone_responses
+        return np.fft.irfft(spectra, self.period, axis=-1)
 
     def _facet_gains(self, mesh: FacetMesh, positions: np.ndarray, devices: list[Transducer],
                      tx_speaker: list[int]) -> np.ndarray:
@@ -503,9 +601,18 @@ class RoomSimulator:
         """Record one frame of ``body`` (room frame) in this room, and the empty room beside it.
 
         ``room_scene``: see :meth:`body_response`.
+
+        A body with ``vertex_velocities_m_s`` (not all zero) moves during the chirp: its echo and body-room
+        multipath are synthesised with the time-varying delays of :mod:`simulator.motion_echo` (its vertices are
+        the body when the chirp's middle reaches it), while the shadowing of room paths stays that of the
+        vertices' pose (static), and ``pose_kernels`` stays the static kernel of that pose. At rest (None, or
+        all zero) the recording is the static one, bit for bit.
         """
-        kernels = self.body_response(body, room_scene)
-        full, offset_full = self._finish(self._convolve(self.room_impulse_responses + kernels), rng)
+        kernels, shadow, moving = self._body_response(body, room_scene, moving=True)
+        if moving is None:
+            full, offset_full = self._finish(self._convolve(self.room_impulse_responses + kernels), rng)
+        else:  # the echo moves during the chirp; the room paths the body hides are those of its t0 pose
+            full, offset_full = self._finish(self._convolve(self.room_impulse_responses + shadow) + moving, rng)
         empty, offset_empty = self._finish(self._empty_clean.copy(), rng)
         return Recording(
             recordings=full, empty_recordings=empty, chirps=self.chirps, pose_kernels=kernels,

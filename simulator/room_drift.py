@@ -157,18 +157,19 @@ def drifted_empty_room(impulse_responses, temperature_c: float, temperature_drif
     return stretch_impulse_responses(impulse_responses, speed_from_m_s, speed_to_m_s, sample_rate_hz)
 
 
-def resynthesized_empty_room(acoustics, temperature_drift_k: float) -> np.ndarray:
+def resynthesized_empty_room(acoustics, temperature_drift_k: float, path_indices=None) -> np.ndarray:
     """(S, M, T) the empty room of a ``RoomAcoustics`` with every path re-synthesised at c(T + dT).
 
     Exact delays L / c1 with the paths' amplitudes at the original temperature, by the same synthesis
-    as ``acoustics.impulse_responses`` (which dT = 0 returns, copied bit for bit).
+    as ``acoustics.impulse_responses`` (which dT = 0 returns, copied bit for bit). ``path_indices``: only
+    those paths (default: all; dT = 0 then synthesises them at c0).
     """
     c0_m_s, c1_m_s = drift_speeds(acoustics.temperature_c, temperature_drift_k)
-    if c0_m_s == c1_m_s:
+    if c0_m_s == c1_m_s and path_indices is None:
         return np.array(acoustics.impulse_responses, copy=True)
     paths = dataclasses.replace(acoustics.paths, delay_s=acoustics.paths.length_m / c1_m_s)
     moved = dataclasses.replace(acoustics, paths=paths, speed_of_sound_m_s=c1_m_s)
-    return moved.path_impulse_responses(np.arange(paths.n_paths))
+    return moved.path_impulse_responses(np.arange(paths.n_paths) if path_indices is None else path_indices)
 
 
 def _band_partition(frequencies_hz: np.ndarray, bands_hz: np.ndarray) -> np.ndarray:

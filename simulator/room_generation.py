@@ -20,6 +20,8 @@ __all__ = ["RIG_BODY_CLEARANCE_M", "RoomGenerator", "write_room"]
 
 #: With a rig file, a body keeps this far from every transducer (m): people do not touch the speakers.
 RIG_BODY_CLEARANCE_M = 0.2
+#: The fourth word of a room's motion seed: [seed, room, REALISM_STREAM, MOTION_SUBSTREAM].
+MOTION_SUBSTREAM = 1
 #: Poses drawn before a rig-file frame falls back to standing (the narrowest pose), and then gives up.
 _RIG_POSE_TRIES = 20
 
@@ -52,11 +54,15 @@ class RoomGenerator:
         realism_rng = np.random.default_rng([cfg.seed, room, REALISM_STREAM]) if sim_config.realistic else None
         simulator = RoomSimulator(room_scene, sim_config, rng=realism_rng)
         detector = DetectorModel()
+        # the bodies' motion during the chirp: a stream of its own too, so that the people stay the ideal store's
+        motion_rng = (np.random.default_rng([cfg.seed, room, REALISM_STREAM, MOTION_SUBSTREAM])
+                      if sim_config.motion is not None else None)
         S, M = len(room_scene.rig.speaker_positions_m), len(room_scene.rig.microphone_positions_m)
         pair_index = np.array([(s, m) for s in range(S) for m in range(M)], dtype=np.int16)
         frames: dict[str, list] = {}
         for k in range(cfg.frames_per_room):
-            values = self._frame(rng, room, room_scene, simulator, detector, subjects[k % len(subjects)], pair_index)
+            values = self._frame(rng, room, room_scene, simulator, detector, subjects[k % len(subjects)], pair_index,
+                                 motion_rng)
             for name, value in values.items():
                 frames.setdefault(name, []).append(np.asarray(value))
         room_ir = simulator.room_impulse_responses
@@ -73,8 +79,9 @@ class RoomGenerator:
         return {"frames": {name: np.stack(values) for name, values in frames.items()}, "room": room_values,
                 "realism": simulator.realism()}
 
-    def _frame(self, rng, room: int, room_scene, simulator, detector, subject, pair_index) -> dict:
-        """One frame's values (the store's per-frame arrays, in the order they are drawn)."""
+    def _frame(self, rng, room: int, room_scene, simulator, detector, subject, pair_index, motion_rng=None) -> dict:
+        """One frame's values (the store's per-frame arrays, in the order they are drawn); ``motion_rng`` draws the
+        body's velocities during the chirp (None: a still body)."""
         from simulator.deconvolution import deconvolve, normalize_kernels
         from simulator.detector import occluded_joints
         from simulator.room_drift import stretch_to_speed
@@ -83,8 +90,13 @@ class RoomGenerator:
         camera = room_scene.camera
         activity = cfg.activities[rng.integers(len(cfg.activities))]
         scene = self._compose(rng, room_scene, activity, subject)
+        moving = scene.body
+        if motion_rng is not None:
+            from bodies import with_velocities
+
+            moving = with_velocities(self.sampler, scene.body, motion_rng, simulator.config.motion)
         # sitting rebuilds the seat to the body's height: the body is checked against that room
-        recording = simulator.record(scene.body, rng, room_scene=scene.room_scene)
+        recording = simulator.record(moving, rng, room_scene=scene.room_scene)
         bands = cfg.simulation_config().chirp_plan.speaker_bands_hz()
         empty = recording.empty_recordings
         if recording.empty_speed_of_sound_m_s != recording.speed_of_sound_m_s:

@@ -301,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snr-db", type=float, default=40.0, help="sensor noise (dB)")
     parser.add_argument("--no-multipath", action="store_true", help="leave out body-room multipath")
     parser.add_argument("--no-shadow", action="store_true", help="leave out the body's shadowing of room paths")
-    parser.add_argument("--realism", choices=REALISM, default="ideal",
-                        help="ideal: the clean simulation; realistic: also what real rigs record (simulator/realism.py)")
+    parser.add_argument("--realism", choices=REALISM, default="realistic",
+                        help="realistic (default): also what real rigs record (simulator/realism.py); ideal: the "
+                             "clean simulation")
     parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals (.png)")
     parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON (.json)")
     return parser

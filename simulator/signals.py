@@ -189,6 +189,29 @@ class ChirpPlan:
         phase = 2 * np.pi * (f0_hz * t_s + (f1_hz - f0_hz) * t_s**2 / (2 * sweep_s))
         return window * np.sin(phase)
 
+    def chirp_at(self, speaker: int, times_s: np.ndarray) -> np.ndarray:
+        """Speaker ``speaker``'s chirp at arbitrary times, repeated every period: same shape as ``times_s``.
+
+        The continuous form of row ``speaker`` of :meth:`chirps` (equal to it, to rounding, at
+        t = n / fs), periodic with period n_samples / fs, as the speakers play it continuously:
+        x(t) = w(t) sin(2 pi (f0 t + (f1 - f0) t^2 / (2 T))) for t taken modulo the period, with the
+        taper w of :func:`tukey_window` evaluated at the fractional sample t fs (0 between the
+        period's last sample and the next period's first). Used to evaluate a chirp warped in time
+        (the echo of a moving reflector, :mod:`simulator.motion_echo`).
+        """
+        speaker = check_whole("speaker", speaker, 0, self.n_speakers - 1, error=SimulationInputError)
+        sweep_s = self.n_samples / self.sample_rate_hz
+        t_s = np.mod(np.asarray(times_s, dtype=float), sweep_s)
+        taper_samples = self.taper_s * self.sample_rate_hz
+        if taper_samples > 0:
+            position = t_s * self.sample_rate_hz
+            ramp = np.maximum(np.minimum(position, self.n_samples - 1 - position), 0.0)
+            window = np.where(ramp < taper_samples, 0.5 * (1.0 - np.cos(np.pi * ramp / taper_samples)), 1.0)
+        else:
+            window = np.ones_like(t_s)
+        f0_hz, f1_hz = self.speaker_band_hz(speaker)
+        return window * np.sin(2 * np.pi * (f0_hz * t_s + (f1_hz - f0_hz) * t_s**2 / (2 * sweep_s)))
+
     def instantaneous_frequency_hz(self) -> np.ndarray:
         """Instantaneous frequency of each chirp, shape (S, N), Hz."""
         bands = self.speaker_bands_hz()

@@ -80,4 +80,4 @@ def write_posekernel_layout(root: Path, frames: dict[str, list[str]]) -> Path:
 # -- the session's tiny synthetic store (tests/conftest.py: ``tiny_store``) -----------------------------------
 #: 2 rooms x 2 frames, image sources to order 1, generated in-process: small and quick, but every array
 #: of the store contract is there (its seed gives an all-False chunk, which some integrity tests need).
-TINY_STORE_CONFIG = dict(rooms=2, frames_per_room=2, max_order=1, kernel_samples=2400, seed=0)
+TINY_STORE_CONFIG = dict(rooms=2, frames_per_room=2, max_order=1, kernel_samples=2400, seed=0, realism="ideal")

@@ -198,7 +198,7 @@ def test_realistic_preset_draws_directivity_and_bad_values_are_refused():
     from simulator.generation_config import GenerationConfig
 
     assert GenerationConfig(realism="realistic").simulation.directivity == DirectivityModel()
-    assert GenerationConfig().simulation.directivity is None
+    assert GenerationConfig(realism="ideal").simulation.directivity is None
     assert SimulationConfig(directivity=DirectivityModel()).realistic and not SimulationConfig().realistic
     with pytest.raises(SimulationInputError, match="rng"):
         RoomSimulator(make_scene(SEPARATED), SimulationConfig(max_order=0, directivity=DirectivityModel()))

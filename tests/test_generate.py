@@ -16,8 +16,9 @@ import zarr
 
 from simulator.generate import GenerationConfig, GenerationError, RoomGenerator, generate, room_split
 
-SMALL = dict(rooms=3, frames_per_room=2, max_order=2, kernel_samples=2400, seed=5)
-SMALL_ARGS = ["--rooms", "3", "--frames-per-room", "2", "--max-order", "2", "--kernel-samples", "2400", "--seed", "5"]
+SMALL = dict(rooms=3, frames_per_room=2, max_order=2, kernel_samples=2400, seed=5, realism="ideal")
+SMALL_ARGS = ["--rooms", "3", "--frames-per-room", "2", "--max-order", "2", "--kernel-samples", "2400", "--seed", "5",
+              "--realism", "ideal"]
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,7 @@ def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(stor
     preset is part of the store's identity (an ideal run on it is refused)."""
     out, _ = store
     real = str(tmp_path / "realistic.zarr")
-    config = GenerationConfig(**SMALL, realism="realistic")
+    config = GenerationConfig(**(SMALL | {"realism": "realistic"}))
     generate(config, real, workers=0, progress=False, body_model=anny_model)
     ideal, realistic = _arrays(out), _arrays(real)
     for name in ("joints3d", "keypoints2d", "speaker_pos", "mic_pos", "activity"):
@@ -248,9 +249,31 @@ def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(stor
         draws = dict(root["room_realism"][str(r)].attrs)
         assert 10.0 <= draws["noise"]["snr_db"] <= 40.0
         assert len(draws["devices"]["latency_s"]) == 8           # 4 speakers then 4 microphones
-        assert set(draws) == {"noise", "devices", "directivity", "drift"}
+        assert set(draws) == {"noise", "devices", "directivity", "drift", "clothing"}     # (motion: per frame)
         assert abs(draws["drift"]["temperature_drift_k"]) <= 0.5
     assert root.attrs["generator_config"]["realism"] == "realistic"
     assert "room_realism" not in zarr.open_group(out, mode="r")     # ideal stores are as before
     with pytest.raises(GenerationError, match="realism"):
         generate(GenerationConfig(**SMALL), real, workers=0, progress=False, body_model=anny_model)
+
+
+def test_realistic_is_the_default_and_stores_from_before_the_presets_resume_as_ideal(tmp_path):
+    """The generator's default preset is realistic (issue 14). A store that records no ``realism`` (written before
+    the presets, or an ideal store of the versions that left the key out) is ideal: it resumes with --realism ideal,
+    is refused by a default (realistic) run naming the field, and is repaired as ideal."""
+    from simulator.generation_repair import recorded_config
+    from simulator.generation_store import open_or_create_store
+
+    assert GenerationConfig().realism == "realistic" and GenerationConfig().simulation.drift is not None
+    assert GenerationConfig().identity()["realism"] == "realistic"
+    old = dict(rooms=1, frames_per_room=1, max_order=1)
+    out = str(tmp_path / "old.zarr")
+    open_or_create_store(out, GenerationConfig(**old, realism="ideal"))
+    root = zarr.open_group(out, mode="r+")
+    recorded = dict(root.attrs["generator_config"])
+    assert recorded.pop("realism") == "ideal"
+    root.attrs["generator_config"] = recorded                         # as a store of the earlier versions
+    open_or_create_store(out, GenerationConfig(**old, realism="ideal"))          # resumes
+    with pytest.raises(GenerationError, match="realism"):
+        open_or_create_store(out, GenerationConfig(**old))
+    assert recorded_config(zarr.open_group(out, mode="r"), out, "--repair").realism == "ideal"

@@ -521,3 +521,59 @@ def test_drifted_empty_room_and_the_drift_aware_deconvolution(rig):
     assert plain > 10.0 and aware < (0.05 if rig is SEPARATED else plain / 20), (plain, aware)
     with pytest.raises(SimulationInputError, match="drift"):
         SimulationConfig(drift=0.5)
+
+
+def test_the_recorder_hears_the_furniture_with_clutter():
+    """With ``clutter`` the room's response is the image-source room plus the furniture's reflections and shadows
+    (:func:`simulator.clutter.compute_clutter`, checked against closed forms in tests/test_clutter.py); a room
+    without furniture is the same with or without it, bit for bit; the body's shadow also removes the furniture
+    paths it blocks."""
+    from simulator.clutter import body_shadow_correction, compute_clutter
+    from simulator.recording import fold_into_period
+
+    from dataclasses import replace
+
+    from rooms import make_table
+
+    base = dict(max_order=1, body_room_multipath=True, shadowing=True, snr_db=None)
+    scene = make_scene(SEPARATED)
+    scene = replace(scene, room=scene.room.with_furniture(list(scene.room.furniture) + [
+        make_table((3.0, 3.5), 0.0, (2.0, 1.5), 0.75)]))                # a table top the rig's pairs reflect off
+    plain, heard = RoomSimulator(scene, SimulationConfig(**base)), RoomSimulator(scene, SimulationConfig(**base, clutter=True))
+    clutter = compute_clutter(scene.room, plain.acoustics)
+    assert clutter.paths.n_paths > 0                                    # the seat reflects something to this rig
+    np.testing.assert_allclose(heard.room_impulse_responses, fold_into_period(
+        plain.acoustics.impulse_responses + clutter.impulse_responses, plain.period), atol=1e-12)
+    assert np.abs(heard.room_impulse_responses - plain.room_impulse_responses).max() > 1e-4
+    bare = replace(scene, room=scene.room.with_furniture([]))
+    np.testing.assert_array_equal(RoomSimulator(bare, SimulationConfig(**base, clutter=True)).room_impulse_responses,
+                                  RoomSimulator(bare, SimulationConfig(**base)).room_impulse_responses)
+    body = sphere_body([3.0, 3.5, 1.3])
+    from simulator.body_echo import FacetMesh
+    mesh = FacetMesh(body.vertices.astype(float), body.faces)
+    expected = body_shadow_correction(heard.acoustics, heard.clutter, mesh, period=heard.period)
+    no_shadow = RoomSimulator(scene, SimulationConfig(**(base | {"shadowing": False}), clutter=True))
+    np.testing.assert_allclose(heard.body_response(body) - no_shadow.body_response(body), expected, atol=1e-12)
+
+
+def test_clothing_sets_the_bodys_reflection_per_subject():
+    """With ``clothing`` every subject gets one outfit per room (kept in ``realism()``); a sphere posing as a body
+    is all head (every joint at its centre), i.e. bare skin: its kernel is the default body's times R_skin / 0.9."""
+    from simulator.clothing import ClothingModel
+
+    base = dict(max_order=0, body_room_multipath=False, shadowing=False, snr_db=None)
+    scene = make_scene(SEPARATED)
+    body = sphere_body([3.0, 3.5, 1.3])
+    plain = RoomSimulator(scene, SimulationConfig(**base))
+    dressed = RoomSimulator(scene, SimulationConfig(**base, clothing=ClothingModel()), rng=np.random.default_rng(2))
+    kernel = dressed.body_response(body)
+    outfit = dressed.clothing_for(body.subject)
+    skin = outfit.region_reflection[0]
+    assert 0.97 <= skin <= 1.0
+    np.testing.assert_allclose(kernel, plain.body_response(body) * skin / 0.9, rtol=1e-9, atol=1e-9 * np.abs(kernel).max())
+    other = Subject(8, "female", 1.25)
+    dressed.clothing_for(other)
+    assert dressed.clothing_for(body.subject) is outfit                  # one outfit per subject
+    assert len(dressed.realism()["clothing"]) == 2
+    with pytest.raises(SimulationInputError, match="clothing"):
+        SimulationConfig(clothing="jeans")
