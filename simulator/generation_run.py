@@ -86,11 +86,11 @@ def _quiet_local_token_auth():
         logger.removeFilter(quiet)
 
 
-def _room_report(room: int, seconds: float, result: dict) -> dict:
+def _room_report(room: int, seconds: float, result: dict, write_seconds: float = 0.0) -> dict:
     import resource
 
     frames = result["frames"]
-    return {"room": room, "seconds": seconds, "frames": len(frames["height"]),
+    return {"room": room, "seconds": seconds, "write_seconds": write_seconds, "frames": len(frames["height"]),
             "minors": int(frames["is_minor"].sum()), "activities": frames["activity"].tolist(),
             "worker_peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -113,8 +113,10 @@ def _worker_class():
         def run(self, room: int) -> dict:
             t = time.perf_counter()
             result = self.generator.simulate(room)
+            w = time.perf_counter()
             write_room(self.root, self.config, room, result)
-            return _room_report(room, time.perf_counter() - t, result)
+            done = time.perf_counter()
+            return _room_report(room, done - t, result, done - w)
 
     return RoomWorker
 
@@ -160,8 +162,10 @@ def _run_rooms(config: GenerationConfig, out: str, rooms, workers: int | None, a
                 for room in rooms:
                     t = time.perf_counter()
                     result = generator.simulate(room)
+                    w = time.perf_counter()
                     write_room(root, config, room, result)
-                    finished(_room_report(room, time.perf_counter() - t, result))
+                    done = time.perf_counter()
+                    finished(_room_report(room, done - t, result, done - w))
             finally:
                 torch.set_num_threads(threads)
             return results
@@ -218,6 +222,9 @@ def generate(config: GenerationConfig, out: str = DEFAULT_OUT, workers: int | No
     if results:
         summary["worker_peak_memory_mb"] = round(max(r["worker_peak_memory_mb"] for r in results), 1)
         summary["seconds_per_frame_in_workers"] = round(sum(r["seconds"] for r in results) / summary["frames_this_run"], 3)
+        write_s = sum(r.get("write_seconds", 0.0) for r in results)
+        if write_s > 0 and len(results) == summary["rooms"]:   # a fresh store: its size is what these writes wrote
+            summary["store_write_mb_per_s"] = round(summary["size_on_disk_mb"] / write_s, 1)
     return summary
 
 

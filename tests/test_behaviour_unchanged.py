@@ -9,7 +9,8 @@ say why. Deliberate changes so far (issue 13): ``network.train --config`` gained
 presets ``c2f``, ``c2f_small`` and ``c2f_tiny``, and ``--no-augment`` / ``--in-memory``;
 ``network.evaluate`` gained ``--vision-checkpoint`` and the methods ``vision_mean_stature``,
 ``vision_learned`` and ``geometric``; ``experiments.paper_tables`` gained ``--arch`` and ``--scale medium``.
-Issue 14: ``simulator.generate`` gained ``--rig-file`` and ``--realism``; ``simulator.scene`` gained ``--realism``.
+Issue 14: ``simulator.generate`` gained ``--rig-file`` and ``--realism``; ``simulator.scene`` gained ``--realism``;
+later ``--realism``'s default became ``realistic`` on both (the issue asks for it).
 Issue 16: network.evaluate gained --config (checked against the checkpoint's).
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ def test_every_stage_present_non_negative_and_adding_up(anny_model, tmp_path, ca
 
 def test_profiled_room_equals_unprofiled_room(anny_model):
     """The pair-split kernels deposit in the original order: a realistic room (direct, one-wall and
-    image-to-image pairs) comes out bit for bit as without the profiler."""
+    image-to-image pairs) comes out bit for bit as without the profiler; every realistic effect ran."""
     from simulator.room_generation import RoomGenerator
 
     config = pg.generation_config(1, 1, "realistic", max_order=1, kernel_samples=2400)
@@ -48,6 +48,15 @@ def test_profiled_room_equals_unprofiled_room(anny_model):
     rows = {r["stage"]: r for r in summary["rows"]}
     assert rows["realism: image-to-image paths, facet accumulation (delay bounds + deposit)"]["calls"] >= 2
     assert rows["realism: coloured, tonal, impulsive noise"]["calls"] >= 1
+    # every effect of the realistic preset ran: motion (velocities drawn, echo synthesised moving), clothing,
+    # furniture, the drifted empty room and its drift-aware deconvolution
+    for stage in ("realism: motion, velocities (the pose a step before and after)",
+                  "realism: motion, moving echo synthesis", "realism: clothing (regions, dressed surface)",
+                  "realism: furniture reflections and shadows of the room (clutter)",
+                  "realism: furniture, body paths by way of furniture faces",
+                  "realism: empty room re-synthesised in drifted air",
+                  "realism: drift-aware deconvolution (empty room stretched)"):
+        assert rows[stage]["calls"] >= 1, stage
     again = RoomGenerator(config, body_model=anny_model).simulate(0)
     for name, value in again["frames"].items():
         np.testing.assert_array_equal(profile.results[0]["frames"][name], value, err_msg=name)
