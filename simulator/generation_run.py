@@ -18,7 +18,7 @@ from bodies import ACTIVITIES
 from core.checks import check_whole
 from core.progress import progress as show_progress
 from simulator.generation_config import GenerationConfig, GenerationError
-from simulator.generation_store import _is_remote, _local_path, open_or_create_store
+from simulator.generation_store import _is_remote, _local_path, open_or_create_store, writing_options
 from simulator.room_generation import RoomGenerator, write_room
 from simulator.store_format import SPLITS
 
@@ -108,7 +108,7 @@ def _worker_class():
             os.environ.setdefault("NUMBA_NUM_THREADS", "1")
             self.config = GenerationConfig(**config)
             self.generator = RoomGenerator(self.config)
-            self.root = zarr.open_group(out, mode="r+")
+            self.root = zarr.open_group(out, mode="r+", **writing_options(out))
 
         def run(self, room: int) -> dict:
             t = time.perf_counter()
@@ -158,7 +158,7 @@ def _run_rooms(config: GenerationConfig, out: str, rooms, workers: int | None, a
             threads = torch.get_num_threads()   # RoomGenerator takes one thread; give them back after
             try:
                 generator = RoomGenerator(config, body_model=body_model or _body_model())
-                root = zarr.open_group(out, mode="r+")
+                root = zarr.open_group(out, mode="r+", **writing_options(out))
                 for room in rooms:
                     t = time.perf_counter()
                     result = generator.simulate(room)

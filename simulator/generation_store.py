@@ -32,6 +32,12 @@ def _is_remote(out: str) -> bool:
     return "://" in out and not out.startswith("file://")
 
 
+def writing_options(out: str) -> dict:
+    """Keyword arguments of ``zarr.open_group`` to write ``out``: a file:// URL's fsspec filesystem makes no
+    folders of its own (a new store's zarr.json, a chunk's folders), so it is asked to."""
+    return {"storage_options": {"auto_mkdir": True}} if out.startswith("file://") else {}
+
+
 def _local_path(out: str) -> Path:
     return Path(out.removeprefix("file://")).expanduser()
 
@@ -205,7 +211,7 @@ def open_or_create_store(out: str, config: GenerationConfig):
                 f"{ {k: theirs.get(k) for k in diff} }); rerun with the same arguments to resume, or pass "
                 f"another --out")
         check_writable(out)
-        root = zarr.open_group(out, mode="r+")
+        root = zarr.open_group(out, mode="r+", **writing_options(out))
         _create_arrays(root, config)   # a creation interrupted between two arrays is finished here
         done, unreadable = _done_or_unreadable(root)
         done[unreadable] = False      # a done flag that does not decode: redo the room
@@ -214,7 +220,7 @@ def open_or_create_store(out: str, config: GenerationConfig):
     check_writable(out)
     try:
         # "w-" fails if anything is there by now; "w" would delete it
-        root = zarr.open_group(out, mode="w-", attributes=_store_attrs(config))
+        root = zarr.open_group(out, mode="w-", attributes=_store_attrs(config), **writing_options(out))
     except FileExistsError:
         raise GenerationError(f"--out {out}: something appeared there while the store was being created; nothing "
                               f"was changed: give a new or empty folder") from None

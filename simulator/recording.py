@@ -213,7 +213,8 @@ class Recording:
         empty_recordings: (M, T) the same rig's recordings of the empty room.
         chirps: (S, T) the emitted signals (one frame period each).
         pose_kernels: (S, M, T) ground-truth impulse response of the person: body echo,
-            body-room multipath and shadowing (before transducer responses and noise).
+            body-room multipath and shadowing (before transducer responses and noise); None for a moving
+            body recorded with ``ground_truth=False``.
         room_impulse_responses: (S, M, T) the empty room's response, folded into one period.
         speaker_positions_m, microphone_positions_m: (S, 3), (M, 3) as simulated, room frame.
         sample_rate_hz, speed_of_sound_m_s: of the recording.
@@ -225,7 +226,7 @@ class Recording:
     recordings: np.ndarray
     empty_recordings: np.ndarray
     chirps: np.ndarray
-    pose_kernels: np.ndarray
+    pose_kernels: np.ndarray | None
     room_impulse_responses: np.ndarray
     speaker_positions_m: np.ndarray
     microphone_positions_m: np.ndarray
@@ -454,11 +455,12 @@ class RoomSimulator:
         """
         return self._body_response(body, room_scene)[0]
 
-    def _body_response(self, body: PosedBody, room_scene: RoomScene | None = None, moving: bool = False
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _body_response(self, body: PosedBody, room_scene: RoomScene | None = None, moving: bool = False,
+                       static_echo: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
         """(:meth:`body_response`, its (S, M, T) shadow part, None); with ``moving`` and a body whose
         ``vertex_velocities_m_s`` are not all zero, the last is the (M, T) recording of the body's echo and
-        multipath synthesised moving (:mod:`simulator.motion_echo`; the vertices are the body at its t0)."""
+        multipath synthesised moving (:mod:`simulator.motion_echo`; the vertices are the body at its t0), and
+        without ``static_echo`` the first is None (the static echo, then only a ground truth, is not computed)."""
         cfg = self.config
         velocities = None
         if moving and body.vertex_velocities_m_s is not None:
@@ -525,23 +527,25 @@ class RoomSimulator:
             gains.append(images.wall_reflection[w1] * images.wall_reflection[w2])
         facet_gains = None if draw is None else self._facet_gains(mesh, np.vstack(tx + rx), tx_devices + rx_devices,
                                                                  tx_speaker)
-        echo = body_impulse_responses(
-            mesh, np.vstack(tx), np.vstack(rx), self.period, sample_rate_hz=self.sample_rate_hz,
-            speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=reflection,
-            pairs=np.vstack(pairs), channels=np.concatenate(channels), n_channels=S * M,
-            pair_gains=np.concatenate(gains), lit=lit, facet_gains=facet_gains,
-        )
-        # Every body path (direct or via a wall) of length c t crosses air: ISO 9613-1 attenuation.
-        response = apply_air_absorption(echo.impulse_responses.reshape(S, M, self.period), self.sample_rate_hz,
-                                        self.speed_of_sound_m_s, self.scene.temperature_c,
-                                        self.scene.relative_humidity_pct)
-        shadow = np.zeros_like(response)
+        response = None
+        if velocities is None or static_echo:
+            echo = body_impulse_responses(
+                mesh, np.vstack(tx), np.vstack(rx), self.period, sample_rate_hz=self.sample_rate_hz,
+                speed_of_sound_m_s=self.speed_of_sound_m_s, reflection_coefficient=reflection,
+                pairs=np.vstack(pairs), channels=np.concatenate(channels), n_channels=S * M,
+                pair_gains=np.concatenate(gains), lit=lit, facet_gains=facet_gains,
+            )
+            # Every body path (direct or via a wall) of length c t crosses air: ISO 9613-1 attenuation.
+            response = apply_air_absorption(echo.impulse_responses.reshape(S, M, self.period), self.sample_rate_hz,
+                                            self.speed_of_sound_m_s, self.scene.temperature_c,
+                                            self.scene.relative_humidity_pct)
+        shadow = np.zeros((S, M, self.period))
         if cfg.shadowing:
             shadow = (self.acoustics.shadow_correction(mesh, attenuation=cfg.shadow_attenuation, period=self.period)
                       if self.clutter is None else
                       body_shadow_correction(self.acoustics, self.clutter, mesh, attenuation=cfg.shadow_attenuation,
                                              period=self.period))
-            response = response + shadow
+            response = None if response is None else response + shadow
         if velocities is None:
             return response, shadow, None
         received = moving_echo_signals(
@@ -597,10 +601,13 @@ class RoomSimulator:
             out[i] = gain(device.pattern, device.aim, mesh.centroids_m - point, f_hz, self.speed_of_sound_m_s)[:, 0]
         return out
 
-    def record(self, body: PosedBody, rng: np.random.Generator, room_scene: RoomScene | None = None) -> Recording:
+    def record(self, body: PosedBody, rng: np.random.Generator, room_scene: RoomScene | None = None,
+               ground_truth: bool = True) -> Recording:
         """Record one frame of ``body`` (room frame) in this room, and the empty room beside it.
 
-        ``room_scene``: see :meth:`body_response`.
+        ``room_scene``: see :meth:`body_response`. ``ground_truth``: False leaves ``pose_kernels`` None for a
+        moving body, whose recording does not need the static echo (generation keeps no ground truth unless
+        ``--keep-recordings``); the recordings are the same, bit for bit.
 
         A body with ``vertex_velocities_m_s`` (not all zero) moves during the chirp: its echo and body-room
         multipath are synthesised with the time-varying delays of :mod:`simulator.motion_echo` (its vertices are
@@ -608,7 +615,7 @@ class RoomSimulator:
         vertices' pose (static), and ``pose_kernels`` stays the static kernel of that pose. At rest (None, or
         all zero) the recording is the static one, bit for bit.
         """
-        kernels, shadow, moving = self._body_response(body, room_scene, moving=True)
+        kernels, shadow, moving = self._body_response(body, room_scene, moving=True, static_echo=ground_truth)
         if moving is None:
             full, offset_full = self._finish(self._convolve(self.room_impulse_responses + kernels), rng)
         else:  # the echo moves during the chirp; the room paths the body hides are those of its t0 pose

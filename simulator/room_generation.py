@@ -96,7 +96,7 @@ class RoomGenerator:
 
             moving = with_velocities(self.sampler, scene.body, motion_rng, simulator.config.motion)
         # sitting rebuilds the seat to the body's height: the body is checked against that room
-        recording = simulator.record(moving, rng, room_scene=scene.room_scene)
+        recording = simulator.record(moving, rng, room_scene=scene.room_scene, ground_truth=cfg.keep_recordings)
         bands = cfg.simulation_config().chirp_plan.speaker_bands_hz()
         empty = recording.empty_recordings
         if recording.empty_speed_of_sound_m_s != recording.speed_of_sound_m_s:

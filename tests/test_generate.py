@@ -277,3 +277,13 @@ def test_realistic_is_the_default_and_stores_from_before_the_presets_resume_as_i
     with pytest.raises(GenerationError, match="realism"):
         open_or_create_store(out, GenerationConfig(**old))
     assert recorded_config(zarr.open_group(out, mode="r"), out, "--repair").realism == "ideal"
+
+
+def test_the_summary_reports_the_store_write_throughput(tmp_path, anny_model):
+    """A fresh store's summary gives the bytes written per second of store writes (bench_generate reports it for a
+    cluster writing through an fsspec URL); a file:// URL is written like a path."""
+    out = "file://" + str(tmp_path / "url.zarr")
+    summary = generate(GenerationConfig(**(SMALL | {"rooms": 1, "frames_per_room": 1})), out, workers=0,
+                       progress=False, body_model=anny_model)
+    assert summary["rooms_done"] == 1 and summary["store_write_mb_per_s"] > 0
+    assert (tmp_path / "url.zarr").is_dir()

@@ -98,6 +98,11 @@ def test_a_body_at_rest_records_todays_output_bit_for_bit():
     moving = sim.record(body, np.random.default_rng(3))
     assert np.array_equal(moving.pose_kernels, kernels)
     assert np.array_equal(moving.empty_recordings, at_rest.empty_recordings)
+    # without a ground truth (generation's default) the static echo is not computed: the same recordings
+    quick = sim.record(body, np.random.default_rng(3), ground_truth=False)
+    assert quick.pose_kernels is None and np.array_equal(quick.recordings, moving.recordings)
+    assert sim.record(sphere_body(np.array([3.0, 3.5, 1.3])), np.random.default_rng(3),
+                      ground_truth=False).pose_kernels is not None          # at rest the echo is the recording's
     # the echo arrives ~0.7-1 m of range later or earlier: about as far from today's as the echo is strong
     _, shadow, _ = sim._body_response(body)
     echo = sim._convolve(kernels - shadow)
