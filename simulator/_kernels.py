@@ -242,19 +242,15 @@ def pair_delay_bounds(
     return bounds, n_lit
 
 
-@njit(cache=True)
-def _deposit_subdivided(
-    row, row_start, triangle, normal, weight, s, r, delay_scale, max_delay_error, stack, stack_depth
-):
-    """Deposit one facet, splitting it in four (recursively) while its delay is not linear.
-
-    triangle: (3, 3) vertices. weight: gain * reflection * area of the whole facet.
-    stack, stack_depth: scratch buffers of _STACK_SIZE entries.
+@njit(cache=True, inline="always")
+def _next_leaf(stack, stack_depth, top, normal, weight, s, r, delay_scale, max_delay_error):
+    """Pop triangles off ``stack`` (``top`` entries), splitting each in four while its delay is not linear,
+    until one is deposited as it is: (top, t0, t1, t2, w, True) with its corner delays (fine samples) and
+    weight ``weight * 0.25**depth * (n.u_s + n.u_r) / (R_s R_r)``, or (0, ..., False) once the stack is empty.
+    Triangles facing away from either end (or touching one) are dropped. The one subdivision of
+    ``_deposit_subdivided`` and ``_deposit_subdivided_nodes``.
     """
     nx, ny, nz = normal[0], normal[1], normal[2]
-    stack[0] = triangle
-    stack_depth[0] = 0
-    top = 1
     while top > 0:
         top -= 1
         tri = stack[top]
@@ -301,7 +297,27 @@ def _deposit_subdivided(
         cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
         if cos_s <= 0.0 or cos_r <= 0.0:
             continue
-        _deposit_triangle(row, row_start, t0, t1, t2, weight * 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r))
+        return top, t0, t1, t2, weight * 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r), True
+    return 0, 0.0, 0.0, 0.0, 0.0, False
+
+
+@njit(cache=True)
+def _deposit_subdivided(
+    row, row_start, triangle, normal, weight, s, r, delay_scale, max_delay_error, stack, stack_depth
+):
+    """Deposit one facet, splitting it in four (recursively) while its delay is not linear (``_next_leaf``).
+
+    triangle: (3, 3) vertices. weight: gain * reflection * area of the whole facet.
+    stack, stack_depth: scratch buffers of _STACK_SIZE entries.
+    """
+    stack[0] = triangle
+    stack_depth[0] = 0
+    top = 1
+    while top > 0:
+        top, t0, t1, t2, w, found = _next_leaf(stack, stack_depth, top, normal, weight, s, r, delay_scale,
+                                                max_delay_error)
+        if found:
+            _deposit_triangle(row, row_start, t0, t1, t2, w)
 
 
 @njit(cache=True)
@@ -410,19 +426,32 @@ def deposit_entry_echoes(
 
 
 @njit(cache=True, inline="always")
+def _needs_split(dist_s, dist_r, edge, delay_scale, max_delay_error):
+    """Does a facet (centroid at dist_s and dist_r from the ends, longest edge ``edge``) need subdividing?"""
+    # |d^2/dl^2 |x - s|| <= 1 / |x - s| along any line, so the delay departs from linear
+    # by at most edge^2 / 8 * (1 / min|x - s| + 1 / min|x - r|) over the facet
+    near_s = dist_s - edge
+    near_r = dist_r - edge
+    curved = near_s <= 0.0 or near_r <= 0.0
+    return curved or 0.125 * edge * edge * (1.0 / near_s + 1.0 / near_r) * delay_scale > max_delay_error
+
+
+@njit(cache=True, inline="always")
+def _facing(normal, s, r, cx, cy, cz, dist_s, dist_r):
+    """(n.u_s, n.u_r): the cosines between a facet's normal and the directions to its two ends."""
+    cos_s = (normal[0] * (s[0] - cx) + normal[1] * (s[1] - cy) + normal[2] * (s[2] - cz)) / dist_s
+    cos_r = (normal[0] * (r[0] - cx) + normal[1] * (r[1] - cy) + normal[2] * (r[2] - cz)) / dist_r
+    return cos_s, cos_r
+
+
+@njit(cache=True, inline="always")
 def _deposit_facet(row, row_start, f, weight, vertices, faces, normals, centroids, max_edges, s, r, dist_sv,
                    dist_rv, delay_scale, max_delay_error, triangle, stack, stack_depth):
     """Deposit facet f of weight ``gain * reflection * area`` for transmitter s and receiver r (one pair)."""
     cx, cy, cz = centroids[f, 0], centroids[f, 1], centroids[f, 2]
     dist_s = _distance(cx, cy, cz, s)
     dist_r = _distance(cx, cy, cz, r)
-    edge = max_edges[f]
-    # |d^2/dl^2 |x - s|| <= 1 / |x - s| along any line, so the delay departs from linear
-    # by at most edge^2 / 8 * (1 / min|x - s| + 1 / min|x - r|) over the facet
-    near_s = dist_s - edge
-    near_r = dist_r - edge
-    curved = near_s <= 0.0 or near_r <= 0.0
-    if curved or 0.125 * edge * edge * (1.0 / near_s + 1.0 / near_r) * delay_scale > max_delay_error:
+    if _needs_split(dist_s, dist_r, max_edges[f], delay_scale, max_delay_error):
         for k in range(3):
             for d in range(3):
                 triangle[k, d] = vertices[faces[f, k], d]
@@ -430,8 +459,7 @@ def _deposit_facet(row, row_start, f, weight, vertices, faces, normals, centroid
             row, row_start, triangle, normals[f], weight, s, r, delay_scale, max_delay_error, stack, stack_depth
         )
         return
-    cos_s = (normals[f, 0] * (s[0] - cx) + normals[f, 1] * (s[1] - cy) + normals[f, 2] * (s[2] - cz)) / dist_s
-    cos_r = (normals[f, 0] * (r[0] - cx) + normals[f, 1] * (r[1] - cy) + normals[f, 2] * (r[2] - cz)) / dist_r
+    cos_s, cos_r = _facing(normals[f], s, r, cx, cy, cz, dist_s, dist_r)
     if cos_s <= 0.0 or cos_r <= 0.0:
         return
     a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
@@ -532,56 +560,15 @@ def _deposit_subdivided_nodes(grid, row_start, node, weight_a, weight_b, shift, 
                               delay_scale, max_delay_error, stack, stack_depth):
     """``_deposit_subdivided`` with every delay plus ``shift`` fine samples, into two columns of ``grid``
     (``_deposit_triangle_nodes``): the same splitting and weights."""
-    nx, ny, nz = normal[0], normal[1], normal[2]
     stack[0] = triangle
     stack_depth[0] = 0
     top = 1
     while top > 0:
-        top -= 1
-        tri = stack[top]
-        depth = stack_depth[top]
-        t0 = _path(tri[0], s, r) * delay_scale
-        t1 = _path(tri[1], s, r) * delay_scale
-        t2 = _path(tri[2], s, r) * delay_scale
-        if depth < _MAX_DEPTH:
-            worst = 0.0
-            for k in range(3):
-                k2 = (k + 1) % 3
-                mx = 0.5 * (tri[k, 0] + tri[k2, 0])
-                my = 0.5 * (tri[k, 1] + tri[k2, 1])
-                mz = 0.5 * (tri[k, 2] + tri[k2, 2])
-                tm = (_distance(mx, my, mz, s) + _distance(mx, my, mz, r)) * delay_scale
-                tk = t0 if k == 0 else (t1 if k == 1 else t2)
-                tk2 = t1 if k2 == 1 else (t2 if k2 == 2 else t0)
-                worst = max(worst, abs(tm - 0.5 * (tk + tk2)))
-            if worst > max_delay_error:
-                m01 = 0.5 * (tri[0] + tri[1])
-                m12 = 0.5 * (tri[1] + tri[2])
-                m20 = 0.5 * (tri[2] + tri[0])
-                v0 = tri[0].copy()
-                v1 = tri[1].copy()
-                v2 = tri[2].copy()
-                children = ((v0, m01, m20), (m01, v1, m12), (m20, m12, v2), (m01, m12, m20))
-                for child in children:
-                    for k in range(3):
-                        for d in range(3):
-                            stack[top, k, d] = child[k][d]
-                    stack_depth[top] = depth + 1
-                    top += 1
-                continue
-        cx = (tri[0, 0] + tri[1, 0] + tri[2, 0]) / 3.0
-        cy = (tri[0, 1] + tri[1, 1] + tri[2, 1]) / 3.0
-        cz = (tri[0, 2] + tri[1, 2] + tri[2, 2]) / 3.0
-        dist_s = _distance(cx, cy, cz, s)
-        dist_r = _distance(cx, cy, cz, r)
-        if dist_s < 1e-9 or dist_r < 1e-9:
-            continue
-        cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
-        cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
-        if cos_s <= 0.0 or cos_r <= 0.0:
-            continue
-        w = weight * 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r)
-        _deposit_triangle_nodes(grid, row_start, node, t0 + shift, t1 + shift, t2 + shift, w * weight_a, w * weight_b)
+        top, t0, t1, t2, w, found = _next_leaf(stack, stack_depth, top, normal, weight, s, r, delay_scale,
+                                                max_delay_error)
+        if found:
+            _deposit_triangle_nodes(grid, row_start, node, t0 + shift, t1 + shift, t2 + shift, w * weight_a,
+                                    w * weight_b)
 
 
 @njit(cache=True, inline="always")
@@ -707,20 +694,15 @@ def deposit_moving_pairs(vertices, faces, normals, areas, centroids, max_edges, 
             weight_b = fraction * phasor
             shift = shift_s * sample_rate * oversampling
             weight = pair_gain[p] * reflection[f] * facet_gains[t_index, f] * facet_gains[r_index, f] * areas[f]
-            edge = max_edges[f]
-            near_s = dist_s - edge
-            near_r = dist_r - edge
-            curved = near_s <= 0.0 or near_r <= 0.0
-            if curved or 0.125 * edge * edge * (1.0 / near_s + 1.0 / near_r) * delay_scale > max_delay_error:
+            if _needs_split(dist_s, dist_r, max_edges[f], delay_scale, max_delay_error):
                 for k in range(3):
                     for d in range(3):
                         triangle[k, d] = vertices[faces[f, k], d]
                 _deposit_subdivided_nodes(grid, grid_start, column, weight_a, weight_b, shift, triangle, normals[f],
                                           weight, s, r, delay_scale, max_delay_error, stack, stack_depth)
                 continue
-            cx, cy, cz = centroids[f, 0], centroids[f, 1], centroids[f, 2]
-            cos_s = (normals[f, 0] * (s[0] - cx) + normals[f, 1] * (s[1] - cy) + normals[f, 2] * (s[2] - cz)) / dist_s
-            cos_r = (normals[f, 0] * (r[0] - cx) + normals[f, 1] * (r[1] - cy) + normals[f, 2] * (r[2] - cz)) / dist_r
+            cos_s, cos_r = _facing(normals[f], s, r, centroids[f, 0], centroids[f, 1], centroids[f, 2], dist_s,
+                                   dist_r)
             if cos_s <= 0.0 or cos_r <= 0.0:
                 continue
             a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
