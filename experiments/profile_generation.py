@@ -180,7 +180,7 @@ STAGE_OF = {
     "simulator.recording:facets_hidden_by_furniture": "realism: furniture, body paths by way of furniture faces",
     "simulator.recording:body_shadow_correction": "realism: furniture, the body's shadow on furniture paths",
     "simulator.recording:moving_echo_signals": "realism: motion, moving echo synthesis",
-    "simulator.room_drift:stretch_to_speed": "realism: drift-aware deconvolution (empty room stretched)",
+    "simulator.deconvolution:stretch_to_speed": "realism: drift-aware deconvolution (empty room stretched)",
     "simulator.room_generation:write_room": "store write",
     # frame: the person
     "simulator.room_generation:RoomGenerator._frame": "frame: other (glue: camera transforms, config, arrays)",

@@ -48,11 +48,14 @@ from __future__ import annotations
 from core.errors import InputError
 import numpy as np
 
+from simulator.room_drift import stretch_to_speed
+
 __all__ = [
     "DeconvolutionInputError",
     "band_taper",
     "band_limit",
     "deconvolve",
+    "deconvolve_recording",
     "estimate_clock_offset",
     "estimate_emission_offset",
     "fractional_shift",
@@ -335,6 +338,18 @@ def deconvolve(recordings: np.ndarray, empty_recordings: np.ndarray, chirps: np.
 
 
 # -- normalisation -------------------------------------------------------------------------------------
+def deconvolve_recording(recording, bands_hz, *, kernel_samples: int = DEFAULT_KERNEL_SAMPLES) -> np.ndarray:
+    """(S, M, K) the kernels of a simulator ``Recording`` (:func:`deconvolve`, aligned), drift-aware: an empty room
+    recorded in other air (``SimulationConfig.drift``) is first brought to the frame's speed of sound
+    (:func:`simulator.room_drift.stretch_to_speed`; the two speeds are what a thermometer beside the rig gives)."""
+    empty = recording.empty_recordings
+    if recording.empty_speed_of_sound_m_s != recording.speed_of_sound_m_s:
+        empty = stretch_to_speed(empty, recording.empty_speed_of_sound_m_s, recording.speed_of_sound_m_s,
+                                 recording.sample_rate_hz, recording.chirps, bands_hz)
+    return deconvolve(recording.recordings, empty, recording.chirps, bands_hz, recording.sample_rate_hz,
+                      kernel_samples=kernel_samples)
+
+
 def normalize_kernels(kernels: np.ndarray, *, pair_axes: int = 1, eps: float = 0.0):
     """Divide each frame's kernels by one robust amplitude of that frame: scale-free kernels.
 

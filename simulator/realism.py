@@ -1,9 +1,11 @@
 """Realism presets: which of the effects a real rig records a simulation draws, per room.
 
 ``ideal`` is the clean simulation (white sensor noise at ``snr_db``, identical flat-ish devices, the empty room
-recorded in the same air): it reproduces earlier stores bit for bit. ``realistic`` adds the effects built so far,
-each drawn per room from a random stream of its own (``numpy.random.default_rng([seed, room, REALISM_STREAM])``),
-so that the rest of a room (its scene, people, detections) is the same under both presets:
+recorded in the same air, furniture unheard, still bodies of one reflection coefficient): it reproduces earlier
+stores bit for bit. ``realistic`` (the generator's default) adds every effect below, drawn per room (clothing per
+subject, motion per frame) from random streams of their own (``numpy.random.default_rng([seed, room,
+REALISM_STREAM])``, motion ``[seed, room, REALISM_STREAM, 1]``), so that the rest of a room (its scene, people,
+detections) is the same under both presets:
 
 =======================  =================================================  ==========================================
 effect                   model (ranges: the classes' defaults)              checked against (tests)
@@ -31,18 +33,22 @@ empty-room drift         :class:`simulator.room_drift.DriftModel`: the      one 
                          frame's speed of sound before subtracting           falls 58 -> 0.017 (separated), 57 -> 1.6
                                                                              (co-located) (``tests/test_room_drift``,
                                                                              ``tests/test_recording``)
+clothing                 :class:`simulator.clothing.ClothingModel`: per     a sphere's surface moved out by d echoes
+                         subject, per-region |R| (skin 0.97-1, garments      2 d / c earlier (0.1 sample); R = 0 hands
+                         0.6-0.95, shoes 0.85-1), garments 0-2 cm off the    remove exactly their delays' echo
+                         skin                                                (``tests/test_clothing.py``)
+furniture                :mod:`simulator.clutter` (``clutter``): first-     the seat echo at |image - mic| / c (0.1
+                         order reflections and shadows in the empty room,    sample) and R / (4 pi L) (1 %); a body on
+                         body paths by way of furniture faces, furniture     it removes exactly that path
+                         paths the body blocks                               (``tests/test_clutter.py``)
+motion                   :class:`bodies.velocities.MotionModel`: vertex     a sphere at +-1 m/s shifts each band's
+                         velocities from a pose trajectory (walking 0.5-    kernel by v f_c / beta within 2 cm; at rest
+                         1.5 m/s, hands <= 2 m/s) per frame; the echo with   bit for bit (``tests/test_motion_echo.py``,
+                         time-varying delays (:mod:`simulator.motion_echo`)  ``tests/test_velocities.py``)
 =======================  =================================================  ==========================================
 
-Added cost per frame, measured on this project's 2-core CPU (a 20,480-facet sphere, 4 x 4 rig, busy machine):
-noise and devices are a few FFTs per frame (negligible); image-to-image paths add 0.23 s to the 0.29 s body
-response (36 wall pairs per speaker-microphone pair).
-
-Directivity adds about 0.1 s to that body response (each transducer's and wall image's gain towards every facet,
-then one facet deposit per transducer pair; measured 0.60-0.71 s against 0.50-0.53 s, best of six, busy machine)
-and nothing measurable to a room's construction (the path gains at the synthesis nodes).
-
-The empty-room drift costs one re-synthesis of the room's paths per room (as much as the room's own response)
-and one stretch of the empty recording per frame in generation (:func:`simulator.room_drift.stretch_to_speed`).
+What each effect costs per frame is measured by ``python -m experiments.profile_generation --realism realistic``
+(a stage per effect; the figures are in the README and ``experiments/results/generation/profile_realistic.md``).
 """
 from __future__ import annotations
 

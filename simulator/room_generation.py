@@ -82,9 +82,8 @@ class RoomGenerator:
     def _frame(self, rng, room: int, room_scene, simulator, detector, subject, pair_index, motion_rng=None) -> dict:
         """One frame's values (the store's per-frame arrays, in the order they are drawn); ``motion_rng`` draws the
         body's velocities during the chirp (None: a still body)."""
-        from simulator.deconvolution import deconvolve, normalize_kernels
+        from simulator.deconvolution import deconvolve_recording, normalize_kernels
         from simulator.detector import occluded_joints
-        from simulator.room_drift import stretch_to_speed
 
         cfg = self.config
         camera = room_scene.camera
@@ -98,14 +97,7 @@ class RoomGenerator:
         # sitting rebuilds the seat to the body's height: the body is checked against that room
         recording = simulator.record(moving, rng, room_scene=scene.room_scene, ground_truth=cfg.keep_recordings)
         bands = cfg.simulation_config().chirp_plan.speaker_bands_hz()
-        empty = recording.empty_recordings
-        if recording.empty_speed_of_sound_m_s != recording.speed_of_sound_m_s:
-            # the drift-aware deconvolution: the empty room brought to the frame's air before it is subtracted
-            # (simulator.room_drift; the speeds are what a thermometer beside the rig gives)
-            empty = stretch_to_speed(empty, recording.empty_speed_of_sound_m_s, recording.speed_of_sound_m_s,
-                                     recording.sample_rate_hz, recording.chirps, bands)
-        kernels = deconvolve(recording.recordings, empty, recording.chirps, bands,
-                             recording.sample_rate_hz, kernel_samples=cfg.kernel_samples)
+        kernels = deconvolve_recording(recording, bands, kernel_samples=cfg.kernel_samples)   # drift-aware
         kernels = kernels.reshape(len(pair_index), cfg.kernel_samples)
         normalized, scale = normalize_kernels(kernels)
         body = scene.body

@@ -519,6 +519,14 @@ def test_drifted_empty_room_and_the_drift_aware_deconvolution(rig):
     # separated rigs come back to ~2 % of the kernel; a co-located rig's facing pairs keep more (the 2 cm path
     # leaks into every band and the strongest-arrival step takes the leak for the direct path): still 30x less
     assert plain > 10.0 and aware < (0.05 if rig is SEPARATED else plain / 20), (plain, aware)
+    # what generation deconvolves: this drift-aware step, not the plain subtraction
+    from simulator.deconvolution import deconvolve_recording
+    generated = deconvolve_recording(rec, bands, kernel_samples=2400)
+    np.testing.assert_array_equal(generated, deconvolve(rec.recordings, aligned, rec.chirps, bands, FS,
+                                                        kernel_samples=2400))
+    assert np.array_equal(deconvolve_recording(reference, bands, kernel_samples=2400),
+                          deconvolve(reference.recordings, reference.empty_recordings, reference.chirps, bands, FS,
+                                     kernel_samples=2400))
     with pytest.raises(SimulationInputError, match="drift"):
         SimulationConfig(drift=0.5)
 
