@@ -7,7 +7,10 @@ Ownership is recorded where a person would not trip over it:
 * a folder a command creates gets a small marker file, :data:`OUTPUT_MARKER`, naming the command;
 * a JSON file a command writes carries ``"written_by": "<command>"``;
 * a PNG carries ``Software: posekernel <command>`` in its metadata, a PLY or OBJ mesh a
-  ``written_by <command>`` header line (:func:`mesh_header`).
+  ``written_by <command>`` header line (:func:`mesh_header`);
+* an HTML page carries ``<meta name="generator" content="posekernel <command>">`` in its head
+  (:func:`html_generator_meta`), a GLB the glTF ``asset.generator`` ``"posekernel <command>"``
+  (:func:`generator_name`).
 
 Everything is checked by :func:`claim_output_dir` / :func:`claim_output_file` before the work
 starts, so a bad ``--out`` costs seconds, not the minutes of a run. :func:`atomic_write` writes to a
@@ -17,7 +20,9 @@ leaves the previous file, never a truncated or 0-byte one.
 from __future__ import annotations
 
 import errno
+import html
 import json
+import struct
 import os
 import shutil
 from collections.abc import Callable
@@ -26,11 +31,15 @@ from pathlib import Path
 
 from core.errors import InputError
 
-__all__ = ["OUTPUT_MARKER", "atomic_write", "claim_output_dir", "claim_output_file", "mesh_header", "owned_by",
-           "png_metadata", "write_json"]
+__all__ = ["OUTPUT_MARKER", "atomic_write", "claim_output_dir", "claim_output_file", "generator_name",
+           "html_generator_meta", "mesh_header", "owned_by", "png_metadata", "write_json"]
 
 OUTPUT_MARKER = ".posekernel-output.json"
 _PNG_SOFTWARE = "posekernel {writer}"
+#: How far into an HTML page its <head> (and so the generator mark) is looked for.
+_HTML_HEAD_BYTES = 4096
+#: A GLB's JSON chunk larger than this is not read to find its generator (a damaged length field).
+_GLB_JSON_MAX_BYTES = 64 << 20
 
 
 def claim_output_dir(path, flag: str, writer: str) -> Path:
@@ -78,7 +87,8 @@ def claim_output_file(path, flag: str, writer: str, suffixes: tuple[str, ...] | 
 
 
 def owned_by(path, writer: str) -> bool:
-    """True when ``path`` was written by ``writer``: its folder's marker, JSON key or PNG metadata says so."""
+    """True when ``path`` was written by ``writer``: its folder's marker, or the file's own mark (JSON key, PNG
+    metadata, mesh header, HTML generator meta tag, GLB asset generator) says so."""
     path = Path(path)
     marker = _read_marker(path.parent)
     if marker is not None and marker.get("written_by") == writer:
@@ -100,6 +110,12 @@ def owned_by(path, writer: str) -> bool:
             if path.suffix.lower() == ".ply":
                 return head.startswith(b"ply") and f"\ncomment {mark}\n".encode() in head.split(b"end_header")[0]
             return head.startswith(f"# {mark}\n".encode())
+        if path.suffix.lower() == ".html":
+            with open(path, "rb") as handle:
+                head = handle.read(_HTML_HEAD_BYTES).split(b"</head>")[0]
+            return html_generator_meta(writer).encode() in head
+        if path.suffix.lower() == ".glb":
+            return _glb_generator(path) == generator_name(writer)
     except Exception:  # noqa: BLE001 - unreadable means not provably ours
         return False
     return False
@@ -108,6 +124,16 @@ def owned_by(path, writer: str) -> bool:
 def png_metadata(writer: str) -> dict:
     """``metadata=`` for matplotlib's ``savefig(..., format='png')`` that marks the file as ``writer``'s."""
     return {"Software": _PNG_SOFTWARE.format(writer=writer)}
+
+
+def generator_name(writer: str) -> str:
+    """The name a file format's own "made by" field carries for ``writer`` (glTF ``asset.generator``)."""
+    return _PNG_SOFTWARE.format(writer=writer)
+
+
+def html_generator_meta(writer: str) -> str:
+    """The ``<meta name="generator">`` tag an HTML page's head carries to mark ``writer``'s file."""
+    return f'<meta name="generator" content="{html.escape(generator_name(writer))}">'
 
 
 def mesh_header(writer: str) -> str:
@@ -168,6 +194,20 @@ def _read_marker(folder: Path) -> dict | None:
         return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
+
+
+def _glb_generator(path: Path) -> str | None:
+    """``asset.generator`` of a GLB file (its first chunk is the glTF JSON), or None."""
+    with open(path, "rb") as handle:
+        header = handle.read(20)   # magic, version, total length; then the JSON chunk's length and type
+        if len(header) < 20 or header[:4] != b"glTF" or header[16:20] != b"JSON":
+            return None
+        length = struct.unpack("<I", header[12:16])[0]
+        if length > _GLB_JSON_MAX_BYTES:
+            return None
+        tree = json.loads(handle.read(length))
+    asset = tree.get("asset") if isinstance(tree, dict) else None
+    return asset.get("generator") if isinstance(asset, dict) else None
 
 
 def _disk_full(folder: Path, err: Exception) -> bool:

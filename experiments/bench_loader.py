@@ -3,9 +3,12 @@
     python -m experiments.bench_loader --synth data/synth.zarr [--config small] [--frames 240] [--json out.json]
 
 Reads the store's frames (all splits) through ``network.data.SynthFrames`` and a DataLoader as training
-does (batch 8, ``network.data.collate``), with 0 and 2 worker processes, from the store (Zarr decoded per
-frame) and in memory (``in_memory=True``), with and without the training augmentation
-(``network.augment``). Frames are sampled with replacement, so a small store gives a steady-state figure:
+does (batch 8, ``network.data.collate``), with 0 and 2 worker processes, from the store and in memory
+(``in_memory=True``), with and without the training augmentation (``network.augment``). From the store,
+two orders: frames shuffled uniformly (``order="frames"``: nearly every frame decodes its room's chunk)
+and rooms shuffled in blocks (``order="rooms"``, :class:`pipeline.store_dataset.RoomBlockSampler`, ``network.train
+--shuffle rooms``: each room's chunk decoded once). Uniform orders sample with replacement, so a small store
+gives a steady-state figure:
 ``--frames`` frames per measurement, after one warm-up batch; worker start-up is reported apart
 (``start_s``: the time to the first batch). Loading the store into memory is timed too (``load_s``).
 """
@@ -19,13 +22,18 @@ import time
 from experiments.reporting import report
 
 
-def _measure(frames, workers: int, batch_size: int, n_frames: int) -> dict:
+def _measure(frames, workers: int, batch_size: int, n_frames: int, order: str = "frames") -> dict:
     import torch
 
     from network.data import collate
+    from pipeline.store_dataset import RoomBlockSampler
 
-    sampler = torch.utils.data.RandomSampler(frames, replacement=True, num_samples=n_frames + batch_size,
-                                             generator=torch.Generator().manual_seed(0))
+    if order == "rooms":
+        sampler = RoomBlockSampler(frames.store.frames, frames.store.frames_per_room,
+                                   block_rooms=frames.store.cached_rooms)
+    else:
+        sampler = torch.utils.data.RandomSampler(frames, replacement=True, num_samples=n_frames + batch_size,
+                                                 generator=torch.Generator().manual_seed(0))
     loader = torch.utils.data.DataLoader(frames, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                          collate_fn=collate)
     started = time.perf_counter()
@@ -63,14 +71,15 @@ def main(argv=None) -> dict:
             frames = SynthFrames(args.synth, config, split=None, in_memory=in_memory,
                                  augmentation=Augmentation() if augment else None)
             load_s = time.perf_counter() - started
-            for workers in args.workers:
-                row = {"in_memory": in_memory, "augment": augment, "workers": workers, "load_s": load_s,
-                       "store_frames": len(frames)}
-                row.update(_measure(frames, workers, args.batch_size, args.frames))
-                results["runs"].append(row)
-                print(f"{'memory' if in_memory else 'store ':6s}  augment {'on ' if augment else 'off'}  "
-                      f"workers {workers}:  {row['frames_per_s']:7.1f} frames/s  (start {row['start_s']:.2f} s, "
-                      f"load {load_s:.2f} s)", flush=True)
+            for order in (("frames",) if in_memory else ("frames", "rooms")):
+                for workers in args.workers:
+                    row = {"in_memory": in_memory, "order": order, "augment": augment, "workers": workers,
+                           "load_s": load_s, "store_frames": len(frames)}
+                    row.update(_measure(frames, workers, args.batch_size, args.frames, order))
+                    results["runs"].append(row)
+                    print(f"{'memory' if in_memory else 'store ':6s}  {order:6s}  augment {'on ' if augment else 'off'}  "
+                          f"workers {workers}:  {row['frames_per_s']:7.1f} frames/s  (start {row['start_s']:.2f} s, "
+                          f"load {load_s:.2f} s)", flush=True)
     return report(results, args.json, echo=False)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import io
+import json
 import pickle
 import re
 import time
@@ -32,6 +34,8 @@ __all__ = [
     "CheckpointError",
     "DamagedCheckpointError",
     "LEGACY_SAFE_GLOBALS",
+    "PRETRAINED_DIR",
+    "PRETRAINED_NAME",
     "check_config",
     "checkpoint_state",
     "config_differences",
@@ -39,6 +43,7 @@ __all__ = [
     "load_model",
     "load_weights",
     "plain_data",
+    "resolve_checkpoint",
     "save_checkpoint",
     "seen_pair_counts",
     "trained_pair_counts",
@@ -49,6 +54,12 @@ CHECKPOINT_VERSION = 2     # 2: plain data only (1 held torch's TorchVersion, ma
 # Checkpoints of version 1 hold torch.__version__ (a str subclass) and may hold the others; unpickling
 # any of them only builds a string or an attribute container, nothing runs.
 LEGACY_SAFE_GLOBALS = [torch.torch_version.TorchVersion, argparse.Namespace, PosixPath, PurePosixPath]
+
+# The model shipped with the package (network/pretrained/: the file and its model_card.json, which records
+# its sha256, how it was trained and how accurate it is). "--checkpoint pretrained" names it.
+PRETRAINED_NAME = "pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+MODEL_CARD_FILE = "model_card.json"
 
 
 class CheckpointError(InputError):
@@ -190,6 +201,34 @@ def _check_format(path: Path, state) -> dict:
     except (InputError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its network configuration cannot be read ({err})") from None
     return state
+
+
+def resolve_checkpoint(name_or_path) -> Path:
+    """The checkpoint file that ``--checkpoint`` / ``--init`` names.
+
+    ``"pretrained"`` is the shipped model (:data:`PRETRAINED_DIR`), returned only after its sha256 matched
+    its model card's (a file of that name in the working directory is ``./pretrained``); anything else is
+    a path, returned as it is (:func:`load_checkpoint` checks the file).
+    Raises DamagedCheckpointError (a DamagedDataError) naming the file when the shipped model or its card
+    is missing or changed.
+    """
+    if str(name_or_path) != PRETRAINED_NAME:
+        return Path(name_or_path)
+    card_path = PRETRAINED_DIR / MODEL_CARD_FILE
+    reinstall = "reinstall posekernel (pip install --force-reinstall .) or give --checkpoint PATH"
+    try:
+        card = json.loads(card_path.read_text())
+        path, expected = PRETRAINED_DIR / card["file"], str(card["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DamagedCheckpointError(f"{card_path}: the shipped model's card cannot be read "
+                                     f"({type(err).__name__}: {err}); {reinstall}") from None
+    if not path.is_file():
+        raise DamagedCheckpointError(f"{path}: the shipped model is missing; {reinstall}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise DamagedCheckpointError(f"{path}: the shipped model is damaged (sha256 {digest[:16]}... differs from "
+                                     f"{expected[:16]}... in {card_path.name}); {reinstall}")
+    return path
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

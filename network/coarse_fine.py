@@ -264,6 +264,13 @@ class CoarseToFineLifter(nn.Module):
     def fine_stage(self, batch: dict, centers_m: torch.Tensor, coarse_logits: torch.Tensor | None = None) -> torch.Tensor:
         """(B, J, 3) joints placed on fine cubes or tubes around ``centers_m`` (B, J, 3); tubes also read
         ``coarse_logits`` (B, J, X, Y, Z)."""
+        logits, points = self.fine_volumes(batch, centers_m, coarse_logits)
+        return soft_argmax_points(logits, points)
+
+    def fine_volumes(self, batch: dict, centers_m: torch.Tensor, coarse_logits: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fine stage before its soft-argmax: (B, J, *S) logits and (B, J, *S, 3) camera-frame points
+        (*S = (D, W, W) for tubes, (F, F, F) for cubes), for pictures and confidences."""
         cfg = self.config
         b = centers_m.shape[0]
         points = self.fine_points(batch, centers_m)                                         # (B, J, *S, 3)
@@ -290,8 +297,7 @@ class CoarseToFineLifter(nn.Module):
         x = self.fine_in(x.reshape(b * NUM_JOINTS, -1, *shape))
         joint_ids = torch.arange(NUM_JOINTS, device=x.device).repeat(b)
         x = x + self.joint_embedding(joint_ids)[:, :, None, None, None].to(x.dtype)
-        logits = self.fine(x).reshape(b, NUM_JOINTS, *shape)
-        return soft_argmax_points(logits, points)
+        return self.fine(x).reshape(b, NUM_JOINTS, *shape), points
 
     def forward(self, batch: dict) -> LifterOutput:
         """Args: the batch of :meth:`network.model.PoseKernelLifter.forward` (same keys and shapes)."""

@@ -64,8 +64,10 @@ class Dist:
                 dist.destroy_process_group()
 
 
-def loader(dataset, batch_size: int, shuffle: bool, workers: int, dist: Dist, seed: int, drop_last=False):
-    sampler = None
+def loader(dataset, batch_size: int, shuffle: bool, workers: int, dist: Dist, seed: int, drop_last=False,
+           sampler=None):
+    """A DataLoader of ``dataset``: shuffled by ``sampler`` when given (one process), by a DistributedSampler
+    under DDP, else by the loader's own seeded shuffle."""
     if dist.enabled:
         sampler = torch.utils.data.distributed.DistributedSampler(dataset, num_replicas=dist.world, rank=dist.rank,
                                                                   shuffle=shuffle, seed=seed)

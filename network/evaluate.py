@@ -69,7 +69,7 @@ from core.cli import run_command
 from core.outputs import atomic_write, png_metadata, write_json
 from network.baselines import population_mean_stature
 from network.bootstrap import MIN_ROOMS, Interval, room_bootstrap
-from network.checkpoints import config_differences, load_model, trained_pair_counts
+from network.checkpoints import config_differences, load_model, resolve_checkpoint, trained_pair_counts
 from network.commands import claim_run_dir, one_line_worker_errors
 from network.config import CONFIGS, get_config
 from network.data import SynthFrames, collate, is_zarr_store, list_environments, pair_counts, real_dataset
@@ -440,6 +440,7 @@ def evaluate(checkpoint: str, data: str, split: str = "test", out: str = "result
                               thresholds_cm, stature_prior_m, vision_checkpoint)
     methods, grid_center, thresholds_cm = checked["methods"], checked["grid_center"], checked["thresholds_cm"]
     dev = resolve_device(device)
+    checkpoint = str(resolve_checkpoint(checkpoint))     # "pretrained": the shipped model
     model, state = load_model(checkpoint, device=dev)
     config = state["config_obj"]
     check_requested_config(checkpoint, config, config_name)
@@ -541,7 +542,8 @@ def _method_notes(results: dict, frames: int, mean_stature_m: float, stature_not
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m network.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="the trained model (best.pt or last.pt)")
+    p.add_argument("--checkpoint", required=True,
+                   help="the trained model (best.pt or last.pt), or 'pretrained': the model shipped in network/pretrained")
     p.add_argument("--config", default=None, choices=sorted(CONFIGS),
                    help="network preset the checkpoint should have (optional: the configuration always comes "
                         "from the checkpoint; a different preset is refused with the differing fields named)")

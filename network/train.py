@@ -347,8 +347,7 @@ def _run_epoch(run: _Phase, epoch: int, train_loader, val_loader, data_info: dic
     lr = _lr_at(run.args, epoch, run.epochs)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    if run.dist.enabled:
-        train_loader.sampler.set_epoch(epoch)
+    getattr(train_loader.sampler, "set_epoch", lambda e: None)(epoch)     # DistributedSampler, RoomBlockSampler
     # Augmented frames draw from (seed, epoch, frame): a new draw every epoch, the same on any worker.
     getattr(train_loader.dataset, "set_epoch", lambda e: None)(epoch)
     train_loss = _train_epoch(run, train_loader, epoch)
@@ -364,6 +363,20 @@ def _run_epoch(run: _Phase, epoch: int, train_loader, val_loader, data_info: dic
     run.dist.barrier()
 
 
+def _room_blocks(train_set, args: TrainConfig, dist: _Dist):
+    """``--shuffle rooms`` on a synthetic store in one process: a RoomBlockSampler; otherwise None."""
+    store = getattr(train_set, "store", None)
+    if args.shuffle != "rooms" or store is None:
+        return None
+    if dist.enabled:
+        if dist.main:
+            print("note: --shuffle rooms is for one process; under torchrun every frame is shuffled", file=sys.stderr)
+        return None
+    from pipeline.store_dataset import RoomBlockSampler
+
+    return RoomBlockSampler(store.frames, store.frames_per_room, block_rooms=store.cached_rooms, seed=args.seed)
+
+
 def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args: TrainConfig, out_dir: Path,
                 dist: _Dist, init_state: dict | None, data_info: dict) -> Path:
     """Train one phase into ``out_dir``; returns the path of its best checkpoint."""
@@ -373,7 +386,8 @@ def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args: Tra
             print(f"[{phase}] already trained for {run.start_epoch} >= --epochs {run.epochs} epochs; nothing to do")
         return run.best_path if run.best_path.exists() else run.last_path
     run.net = _wrap_for_ddp(run)
-    train_loader = _loader(train_set, args.batch_size, True, args.workers, dist, args.seed, drop_last=False)
+    train_loader = _loader(train_set, args.batch_size, True, args.workers, dist, args.seed, drop_last=False,
+                           sampler=_room_blocks(train_set, args, dist))
     val_loader = _loader(val_set, args.batch_size, False, args.workers, dist, args.seed)
     run.writer = _open_writer(run, len(train_set), len(val_set))
     try:

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 
 from core.checks import check_finite_array, check_number, check_whole
+from network.checkpoints import resolve_checkpoint
 from network.commands import UsageError
 from network.config import CONFIGS, DEFAULT_CONFIG
 from network.inference import resolve_device
@@ -50,7 +51,8 @@ class TrainConfig:
     grid_center: list[float] | None = _option(
         None, "real data: the voxel grid's centre in the camera frame, m (default: the config's grid_center_m, "
               "0 0.2 3.5)", nargs=3, metavar=("X", "Y", "Z"))
-    init: str | None = _option(None, "checkpoint to start from (needed by --finetune without --pretrain)")
+    init: str | None = _option(None, "checkpoint to start from (needed by --finetune without --pretrain); "
+                                     "'pretrained': the model shipped in network/pretrained")
     config: str | None = _option(None, "network preset (default: the checkpoint's with --init/--resume, else "
                                        f"{DEFAULT_CONFIG!r}; 'paper' is the paper's network)", choices=sorted(CONFIGS))
     no_vision: bool = _option(False, "train the audio-only ablation (use_vision=False)")
@@ -75,6 +77,10 @@ class TrainConfig:
                                   "kernel gain and noise jitter, mirroring; network.augment); --no-augment: off. "
                                   "Validation, evaluation and real captures are never augmented")
     in_memory: bool = _option(False, "read the synthetic store's frames into memory once (stores that fit in RAM)")
+    shuffle: str = _option("frames", "order of the synthetic training frames: 'frames' (default) shuffles them all; "
+                                     "'rooms' shuffles rooms in blocks of 8 and the frames within each block, so a "
+                                     "room's chunk is decoded once per epoch (several times faster reading from a "
+                                     "store: experiments.bench_loader)", choices=["frames", "rooms"])
     out: str | None = _option(None, "run folder (default runs/<config>)")
     resume: bool = _option(False, "continue the run in --out from its last.pt")
     seed: int = _option(0)
@@ -124,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_class=TrainConfig) -> 
 
 def checked(config: TrainConfig) -> TrainConfig:
     """Every number of the configuration checked before any work (UsageError naming the flag), converted;
-    ``lr`` None becomes :func:`default_lr` of the optimiser."""
+    ``lr`` None becomes :func:`default_lr` of the optimiser, and ``init`` the file it names
+    (:func:`network.checkpoints.resolve_checkpoint`: "pretrained" is the shipped model)."""
     values = {"epochs": check_whole("--epochs", config.epochs, 1, error=UsageError)}
     if config.finetune_epochs is not None:
         values["finetune_epochs"] = check_whole("--finetune-epochs", config.finetune_epochs, 1, error=UsageError)
@@ -142,5 +149,7 @@ def checked(config: TrainConfig) -> TrainConfig:
     if config.grid_center is not None:
         values["grid_center"] = check_finite_array("--grid-center", config.grid_center, (3,),
                                                    error=UsageError).tolist()
+    if config.init is not None:
+        values["init"] = str(resolve_checkpoint(config.init))     # "pretrained": the shipped model
     resolve_device(config.device)
     return dataclasses.replace(config, **values)

@@ -5,10 +5,16 @@
     root/environmentN/audio_sensor_loc.npy    (4, 3) co-located speaker/microphone pairs, camera frame, m
     root/environmentN/<frame>/rir.npy          (4, T) impulse response of each pair, empty room removed, 96 kHz
     root/environmentN/<frame>/gnd.npy          (49, 3) joints, camera frame, m, FrankMocap order
+    root/environmentN/<frame>/keypoints.json   optional: the frame's 2D detections (OpenPose BODY_25 JSON)
 
 Pair i is speaker i with microphone i (P = 4). The dataset has no images: 2D keypoints are the
 ground truth projected through a configurable camera (Azure Kinect colour defaults) and corrupted by
 :class:`simulator.detector.DetectorModel` (``detector=None``: the exact projection, confidence 1).
+
+Frames of your own in this layout (to predict poses, ``network.predict``) may lack ``gnd.npy``: such a
+frame needs ``keypoints.json``, a detector's output for the frame's image in that camera (its joints
+are then unknown: NaN). When a frame has ``keypoints.json``, its detections are used, with or
+without ``gnd.npy``: real detections are what the network should see.
 """
 from __future__ import annotations
 
@@ -27,10 +33,11 @@ from pipeline.sample import Sample
 from rooms.camera import AZURE_KINECT_COLOR_1080P_IMAGE_SIZE_PX, AZURE_KINECT_COLOR_1080P_INTRINSICS
 from simulator.deconvolution import normalize_kernels
 
-__all__ = ["DATASET_SAMPLE_RATE_HZ", "DATASET_SPEED_OF_SOUND_M_S", "ENVIRONMENT_FOLDER", "PoseKernelDataset",
+__all__ = ["DATASET_SAMPLE_RATE_HZ", "DATASET_SPEED_OF_SOUND_M_S", "ENVIRONMENT_FOLDER", "KEYPOINTS_FILE", "PoseKernelDataset",
            "environment_folders", "natural_key", "project_keypoints"]
 
 DATASET_SAMPLE_RATE_HZ = 96_000.0
+KEYPOINTS_FILE = "keypoints.json"
 DATASET_SPEED_OF_SOUND_M_S = 343.2     # 20 degrees C; the dataset records no temperature
 
 
@@ -176,8 +183,9 @@ class PoseKernelDataset:
         for i in range(len(self)):
             yield self[i]
 
-    def _frame_arrays(self, frame: _DatasetFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(P, T) impulse responses and (15, 3) joints of one frame, after every check of the layout.
+    def _frame_arrays(self, frame: _DatasetFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(P, T) impulse responses, (15, 3) joints (NaN without ``gnd.npy``) and the (15, 3) detections of
+        ``keypoints.json`` (None without it) of one frame, after every check of the layout.
 
         The headers are checked first (cheap, and a cut-short copy is named as such), then the values.
         """
@@ -194,22 +202,40 @@ class PoseKernelDataset:
             raise CaptureFormatError(
                 f"{rir_path}: has shape {shape}; expected ({pairs}, T), one row per pair of {sensors_path}"
                 + (" (transposed? save rir.T)" if transposed else "") + f"; {fix}")
+        keypoints_path = frame.folder / KEYPOINTS_FILE
+        keypoints = None
+        if keypoints_path.is_file():
+            from pipeline.keypoint_formats import read_openpose_json
+
+            keypoints = read_openpose_json(keypoints_path, self.image_size_px)
+        if keypoints is not None and not gnd_path.exists():
+            return self._checked_rir(rir_path, rir_what, fix), np.full((15, 3), np.nan), keypoints
+        if not gnd_path.exists():
+            raise CaptureFormatError(
+                f"{gnd_path}: missing, and the frame has no {KEYPOINTS_FILE} either; a frame needs its 3D joints "
+                f"(gnd.npy) or, without ground truth, its 2D detections ({KEYPOINTS_FILE}, OpenPose BODY_25 JSON "
+                f"of the frame's image); {fix}")
         shape, _ = npy_header(gnd_path, gnd_what, fix)
         if not joints_shape_ok(shape, per_frame=False):
             raise CaptureFormatError(f"{gnd_path}: has shape {shape}; expected one pose, (49, 3) in FrankMocap's "
                                      f"order or (15, 3); {fix}")
+        rir = self._checked_rir(rir_path, rir_what, fix)
+        joints = joints15(read_npy(gnd_path, gnd_what, fix), gnd_path, "joints", per_frame=False, fix=fix)
+        return rir, joints, keypoints
+
+    @staticmethod
+    def _checked_rir(rir_path: Path, rir_what: str, fix: str) -> np.ndarray:
         rir = read_npy(rir_path, rir_what, fix)
         silent = np.flatnonzero(np.abs(rir).max(axis=1) == 0)
         if len(silent):
             raise CaptureFormatError(f"{rir_path}: row(s) {silent.tolist()} are all zero (silent pair); {fix}")
-        joints = joints15(read_npy(gnd_path, gnd_what, fix), gnd_path, "joints", per_frame=False, fix=fix)
-        return rir, joints
+        return rir
 
     def __getitem__(self, index: int) -> Sample:
         frame = self.frames[index]
         sensors = self._sensors[frame.environment]
         try:
-            rir, joints = self._frame_arrays(frame)
+            rir, joints, detected = self._frame_arrays(frame)
         except CaptureFormatError as err:
             # Every frame passed these checks when the dataset was opened: the file changed since.
             if isinstance(err, DamagedDataError):
@@ -218,7 +244,9 @@ class PoseKernelDataset:
         if self.kernel_samples is not None:
             K = int(self.kernel_samples)
             rir = np.pad(rir, ((0, 0), (0, max(0, K - rir.shape[1]))))[:, :K]
-        if self.detector is None:
+        if detected is not None:
+            keypoints = detected
+        elif self.detector is None:
             keypoints = project_keypoints(joints, self.intrinsics, self.image_size_px)
         else:
             rng = np.random.default_rng([self.seed, frame.room_id, frame.index_in_environment])

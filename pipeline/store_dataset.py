@@ -17,13 +17,14 @@ fill values (NaN / -1). The message names the store, array, room and frame, and 
 from __future__ import annotations
 
 from core.errors import InputError
+from collections import OrderedDict
 from typing import Iterable
 
 import numpy as np
 import torch
 
 from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
-from simulator.store_integrity import check_chunks_present, done_rooms, read_checked
+from simulator.store_integrity import check_chunks_present, check_row_written, done_rooms, read_checked, read_room_rows
 
 # Arrays returned per frame and the dtype they are given.
 _FIELDS = {
@@ -55,7 +56,8 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, url: str, split: str | None = "train", minors: bool | None = None,
-                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None):
+                 activities: Iterable[str] | None = None, rooms: Iterable[int] | None = None,
+                 cached_rooms: int = 8):
         import zarr
 
         self.url = str(url)
@@ -97,8 +99,11 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         if rooms is not None:
             keep &= np.isin(values("room_id"), list(rooms))
         self.frames = frames[keep]
+        self.frames_per_room = per_room
+        self.cached_rooms = max(1, int(cached_rooms))
         self._root = None
         self._arrays: dict = {}
+        self._rooms: OrderedDict = OrderedDict()    # room -> {array name: (decoded rows of the room)}
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -112,8 +117,31 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         return self._root
 
     def values(self, name: str, frames=None) -> np.ndarray:
-        """Array ``name`` at ``frames`` (default: this dataset's frames), damage raised, not read."""
-        return read_checked(self._open(), self.url, name, self.frames if frames is None else frames, self._arrays)
+        """Array ``name`` at ``frames`` (default: this dataset's frames), damage raised, not read.
+
+        A single frame is served from the rows of its room, decoded once and kept for the room's other
+        frames (the ``cached_rooms`` rooms used last): a chunk holds a whole room, so reading frame by
+        frame would decode it once per frame.
+        """
+        if frames is None or np.ndim(frames) != 0:
+            return read_checked(self._open(), self.url, name, self.frames if frames is None else frames, self._arrays)
+        frame = int(frames)
+        room = frame // self.frames_per_room
+        arrays = self._rooms.get(room)
+        if arrays is None:
+            while len(self._rooms) >= self.cached_rooms:
+                self._rooms.popitem(last=False)
+            arrays = self._rooms[room] = {}
+        else:
+            self._rooms.move_to_end(room)
+        if name not in arrays:
+            rows, row = read_room_rows(self._open(), self.url, name, room, frame, self._arrays)
+            arrays[name] = rows
+            return rows[row]
+        rows = arrays[name]
+        row = frame - room * self.frames_per_room if len(rows) == self.frames_per_room else 0
+        check_row_written(rows, row, self.url, name, frame, root=self._open())
+        return rows[row]
 
     def __getitem__(self, i: int) -> dict:
         f = int(self.frames[i])
@@ -128,4 +156,40 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         state = dict(self.__dict__)
         state["_root"] = None
         state["_arrays"] = {}
+        state["_rooms"] = OrderedDict()
         return state
+
+
+class RoomBlockSampler(torch.utils.data.Sampler):
+    """A shuffled order of a store's frames in which each room's chunks are decoded once per epoch.
+
+    Rooms are shuffled and cut into blocks of ``block_rooms`` rooms; the frames of each block are shuffled
+    together and the blocks follow one another. A reader that keeps the last ``block_rooms`` rooms
+    (:class:`SyntheticStoreDataset`'s ``cached_rooms``) then decodes every chunk once, where a uniform
+    shuffle decodes a room's chunk for each of its frames. A batch mixes the frames of ``block_rooms``
+    rooms rather than of the whole store; every frame is still seen once per epoch.
+
+    Args:
+        frames: (N,) store frame index of each dataset item (``SyntheticStoreDataset.frames``).
+        frames_per_room: the store's frames per room.
+        block_rooms: rooms shuffled together (>= 1).
+        seed: with the epoch (:meth:`set_epoch`), fixes the order.
+    """
+
+    def __init__(self, frames, frames_per_room: int, block_rooms: int = 8, seed: int = 0):
+        self.rooms = np.asarray(frames, dtype=np.int64) // int(frames_per_room)
+        self.block_rooms = max(1, int(block_rooms))
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        rooms = rng.permutation(np.unique(self.rooms))
+        for start in range(0, len(rooms), self.block_rooms):
+            items = np.flatnonzero(np.isin(self.rooms, rooms[start:start + self.block_rooms]))
+            yield from rng.permutation(items).tolist()

@@ -255,6 +255,17 @@ class FacetMesh:
             self._intersector = RayMeshIntersector(mesh)
         return self._intersector
 
+    def patches(self, patch_size_m: float) -> np.ndarray:
+        """(F,) patch label of every facet: facets whose centroids share a cube of ``patch_size_m``.
+
+        The cube's three integer coordinates become one integer key (C order), so one 1-D sort groups
+        them (a row-wise ``np.unique(axis=0)`` sorts the rows lexicographically, several times slower).
+        """
+        cells = np.floor(self.centroids_m / float(patch_size_m)).astype(np.int64)
+        cells -= cells.min(axis=0)
+        key = np.ravel_multi_index(cells.T, tuple(cells.max(axis=0) + 1))
+        return np.unique(key, return_inverse=True)[1].ravel()
+
     def lit_facets(self, positions_m: np.ndarray, patch_size_m: float | None = None) -> np.ndarray:
         """Facets that face each position and are not hidden by other facets.
 
@@ -270,11 +281,7 @@ class FacetMesh:
         """
         positions = _as_points("positions_m", positions_m)
         lit = np.zeros((len(positions), self.n_faces), dtype=bool)
-        patch = None
-        if patch_size_m is not None:
-            cells = np.floor(self.centroids_m / float(patch_size_m)).astype(np.int64)
-            _, patch = np.unique(cells, axis=0, return_inverse=True)
-            patch = patch.ravel()
+        patch = None if patch_size_m is None else self.patches(patch_size_m)
         for i, p in enumerate(positions):
             to_facet = self.centroids_m - p
             facing = np.einsum("ij,ij->i", to_facet, self.normals) < 0

@@ -1,13 +1,16 @@
 """One scene a person can look at: a room, its rig and camera, a posed body, and what is recorded.
 
     python -m simulator.scene --seed 0 --png scene.png [--activity sitting] [--age 8] [--json scene.json]
+                              [--html scene.html] [--glb scene.glb]
 
 draws the room from above and from the side with the speakers, microphones, camera and body; the
 camera's view of the person; the recordings with and without the person; and the pose kernels
 obtained by subtracting the empty room (eq. 4 of the paper, in each speaker's band), against the
-simulator's ground truth.
+simulator's ground truth. ``--html`` and ``--glb`` write the same scene (room, furniture, rig, camera,
+body mesh and its true skeleton, room frame) as a picture one can turn around: a self-contained
+page to open in a browser, and a glTF binary (y up) for any 3D viewer (:mod:`simulator.views`).
 
-Every argument is checked and both outputs claimed before the body model is built or anything is
+Every argument is checked and every output claimed before the body model is built or anything is
 simulated: a bad number, a folder, or an existing file this command did not write is refused with
 exit 2. Files are written whole or not at all; a second run replaces its own files.
 """
@@ -31,6 +34,7 @@ from rooms import RoomGeometryError, RoomInputError, RoomSampler, RoomSamplerCon
 from simulator.errors import SimulationInputError
 from simulator.realism import REALISM, REALISM_STREAM, realism_effects
 from simulator.recording import MAX_IMAGE_SOURCE_ORDER, Recording, RoomSimulator, SimulationConfig
+from simulator.views import room_scene_view, write_scene_glb, write_scene_html
 
 WRITER = "simulator.scene"
 #: Floor sides accepted by --min-floor-m, metres: the room sampler needs 2.5 m for a camera and a
@@ -286,6 +290,22 @@ def _pairs_panel(ax, estimate: np.ndarray, path_m: np.ndarray) -> None:
     ax.set_title("all pairs, envelope of (R - R_empty) / S")
 
 
+def write_views(scene: Scene, recording: Recording, html_path: str | None, glb_path: str | None) -> None:
+    """The scene in 3D, room frame, to ``html_path`` and/or ``glb_path`` (each optional), marked as this
+    command's. The rig is drawn where the recording put it, as in the PNG."""
+    body = scene.body
+    view = room_scene_view(
+        scene.room_scene, body, speakers_m=recording.speaker_positions_m,
+        microphones_m=recording.microphone_positions_m,
+        title=f"{body.activity}, age {body.subject.age_years:.0f}, stature {body.stature_m:.2f} m (room frame, metres)")
+    if html_path:
+        write_scene_html(html_path, view, WRITER, flag="--html")
+        print(f"wrote {html_path}")
+    if glb_path:
+        write_scene_glb(glb_path, view, WRITER, flag="--glb")
+        print(f"wrote {glb_path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator.scene", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="random seed >= 0 (same seed, same scene)")
@@ -306,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "clean simulation")
     parser.add_argument("--png", default="scene.png", help="picture of the scene and its signals (.png)")
     parser.add_argument("--json", default=None, help="scene summary (positions, timings) as JSON (.json)")
+    parser.add_argument("--html", default=None,
+                        help="the scene in 3D as one self-contained page to turn around in a browser (.html)")
+    parser.add_argument("--glb", default=None, help="the scene in 3D as a glTF binary, y up, metres (.glb)")
     return parser
 
 
@@ -315,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_arguments(args) -> tuple[int, RoomSamplerConfig, SimulationConfig]:
-    """Every argument, as the flag the user typed, and both outputs: before any work."""
+    """Every argument, as the flag the user typed, and every output: before any work."""
     seed = check_whole("--seed", args.seed, 0, error=SimulationInputError)
     if args.activity is not None:
         check_choice("--activity", args.activity, ACTIVITIES, error=SimulationInputError)
@@ -324,7 +347,8 @@ def _check_arguments(args) -> tuple[int, RoomSamplerConfig, SimulationConfig]:
     min_floor_m = check_number("--min-floor-m", args.min_floor_m, *FLOOR_SIDE_RANGE_M, error=SimulationInputError)
     check_whole("--max-order", args.max_order, 0, MAX_IMAGE_SOURCE_ORDER, error=SimulationInputError)
     check_number("--snr-db", args.snr_db, error=SimulationInputError)
-    for flag, value, suffix in (("--png", args.png, ".png"), ("--json", args.json, ".json")):
+    for flag, value, suffix in (("--png", args.png, ".png"), ("--json", args.json, ".json"),
+                                ("--html", args.html, ".html"), ("--glb", args.glb, ".glb")):
         if value is not None:
             claim_output_file(value, flag, WRITER, (suffix,))
     room_config = RoomSamplerConfig(
@@ -352,6 +376,8 @@ def _run(args) -> int:
     draw_scene(scene, recording, band_hz, args.png)
     print(f"wrote {args.png}: {scene.body.activity}, stature {scene.body.stature_m:.2f} m; "
           f"room response {t2 - t1:.2f} s, frame {t3 - t2:.2f} s")
+    if args.html or args.glb:
+        write_views(scene, recording, args.html, args.glb)
     if args.json:
         summary = {
             "seed": seed, "body": scene.body.summary(),

@@ -31,7 +31,7 @@ from core.errors import DamagedDataError
 from simulator.store_format import array_names
 
 __all__ = ["REPAIR_HINT", "Damage", "StoreDamagedError", "check_chunks_present", "describe_damage", "done_flags",
-           "done_rooms", "find_damage", "read_checked"]
+           "done_rooms", "find_damage", "read_checked", "read_room_rows", "check_row_written"]
 
 REPAIR_HINT = ("list the damage with `python -m simulator.generate --verify {url}` and regenerate the damaged "
                "rooms with `python -m simulator.generate --repair {url}`")
@@ -261,6 +261,45 @@ def read_checked(root, url: str, name: str, frames, arrays: dict | None = None) 
                                                    "written, although the room is flagged done")]
         raise StoreDamagedError(describe_damage(url, damage), damage)
     return values
+
+
+def read_room_rows(root, url: str, name: str, room: int, frame: int, arrays: dict | None = None
+                   ) -> tuple[np.ndarray, int]:
+    """The decoded rows of one done ``room`` of array ``name`` (its frames, or its one row of a per-room
+    array) and the row index of ``frame`` in them; the rows are a reader's cache for the room's frames.
+
+    One chunk read serves every frame of the room: a single-frame read decodes the room's whole chunk
+    anyway (chunks hold one room), so readers that cache the rows decode it once, not once per frame.
+    Raises :class:`StoreDamagedError` naming ``frame`` when the chunk does not decode or that frame's
+    row holds fill values; other frames' fill values are not this frame's damage (check them when read).
+    """
+    layout = _layout(root)
+    array = arrays.get(name) if arrays is not None else None
+    if array is None:
+        array = root[name]
+        if arrays is not None:
+            arrays[name] = array
+    lo, hi = layout.extent(name, int(room))
+    try:
+        rows = np.asarray(array[lo:hi])
+    except Exception:  # noqa: BLE001 - name the chunk that fails and the frame that was asked for
+        damage = [replace(d, first_frame=int(frame), last_frame=int(frame))
+                  for d in _room_read_damage(array, name, int(room), layout)]
+        raise StoreDamagedError(describe_damage(url, damage), damage) from None
+    row = int(frame) - lo if name in layout.frame_names else 0
+    check_row_written(rows, row, url, name, int(frame), layout)
+    return rows, row
+
+
+def check_row_written(rows: np.ndarray, row: int, url: str, name: str, frame: int, layout: _Layout | None = None,
+                      root=None) -> None:
+    """Raise :class:`StoreDamagedError` when ``rows[row]`` (frame ``frame`` of array ``name``) holds fill values."""
+    layout = layout if layout is not None else _layout(root)
+    if _unwritten(rows[row][None], layout.version).any():
+        room = frame // layout.frames_per_room
+        damage = [Damage(name, room, frame, frame, f"holds {_fill_text(rows.dtype)}, the value of places never "
+                                                   "written, although the room is flagged done")]
+        raise StoreDamagedError(describe_damage(url, damage), damage)
 
 
 def _read_by_room(array, name: str, url: str, frames: np.ndarray, layout: _Layout) -> np.ndarray:

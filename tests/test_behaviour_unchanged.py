@@ -11,7 +11,9 @@ presets ``c2f``, ``c2f_small`` and ``c2f_tiny``, and ``--no-augment`` / ``--in-m
 ``vision_learned`` and ``geometric``; ``experiments.paper_tables`` gained ``--arch`` and ``--scale medium``.
 Issue 14: ``simulator.generate`` gained ``--rig-file`` and ``--realism``; ``simulator.scene`` gained ``--realism``;
 later ``--realism``'s default became ``realistic`` on both (the issue asks for it).
-Issue 16: network.evaluate gained --config (checked against the checkpoint's).
+Issue 16: network.evaluate gained --config (checked against the checkpoint's); simulator.scene gained --html
+and --glb (the views to turn around); network.predict is new (recorded as first written). Issue 15:
+network.train gained --shuffle (rooms in blocks: a store read several times faster).
 """
 from __future__ import annotations
 

@@ -303,3 +303,24 @@ def test_a_transducer_inside_the_mesh_is_refused_by_name_and_index():
     with pytest.raises(SimulationInputError, match=r"rx_positions_m\[1\].*inside the body mesh"):
         body_impulse_responses(mesh, SOURCE, [corner, [0.0, 0.05, 0.02]], 1500)
     assert np.abs(body_impulse_responses(mesh, SOURCE, corner, 1500).impulse_responses).max() > 0
+
+
+def test_patches_group_the_facets_whose_centroids_share_a_cube():
+    """FacetMesh.patches labels facets as a row-wise unique of their centroid cells would (the definition),
+    and the patched visibility lights, per patch, every facing facet of a patch whose representative is seen."""
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.3)
+    facets = FacetMesh(np.asarray(mesh.vertices) + [1.0, 2.0, 1.0], np.asarray(mesh.faces))
+    for size_m in (0.025, 0.07, 1.0):
+        cells = np.floor(facets.centroids_m / size_m).astype(np.int64)
+        _, expected = np.unique(cells, axis=0, return_inverse=True)
+        np.testing.assert_array_equal(facets.patches(size_m), expected.ravel())
+    position = np.array([[1.0, 0.5, 1.0]])
+    exact, patched = facets.lit_facets(position)[0], facets.lit_facets(position, patch_size_m=0.07)[0]
+    facing = np.einsum("ij,ij->i", facets.centroids_m - position[0], facets.normals) < 0
+    assert not (patched & ~facing).any()                      # only facing facets are lit
+    labels = facets.patches(0.07)
+    for patch in np.unique(labels[patched]):                   # a lit patch lights all its facing facets
+        assert patched[facing & (labels == patch)].all()
+    # a convex sphere hides nothing from outside: both tests light exactly the facing facets
+    np.testing.assert_array_equal(exact, facing)
+    np.testing.assert_array_equal(patched, facing)

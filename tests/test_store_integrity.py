@@ -125,6 +125,46 @@ def test_a_chunk_cut_short_is_refused_when_its_frame_is_read(tiny_store, tmp_pat
     assert "\n" not in str(caught.value) and "array joints3d, room 1" in str(caught.value)
 
 
+def test_frames_read_through_the_room_cache_equal_the_store_in_any_order(tiny_store):
+    """A frame is served from its room's decoded rows (one decode per room): the values are the store's,
+    whatever the order, with one room cached or several."""
+    from pipeline.store_dataset import RoomBlockSampler
+
+    root = zarr.open_group(tiny_store, mode="r")
+    for cached in (1, 8):
+        data = SyntheticStoreDataset(tiny_store, split=None, cached_rooms=cached)
+        for i in [3, 0, 2, 1, 3]:
+            item = data[i]
+            f = int(data.frames[i])
+            np.testing.assert_array_equal(item["kernels"].numpy(), np.asarray(root["kernels"][f], np.float32))
+            np.testing.assert_array_equal(item["joints3d"].numpy(), root["joints3d"][f])
+            assert int(item["room_id"]) == int(root["room_id"][f])
+        assert len(data._rooms) <= cached
+    # the room-block order visits every frame once and keeps each block's rooms together
+    order = list(RoomBlockSampler(np.arange(40) + 10, 5, block_rooms=2, seed=3))
+    assert sorted(order) == list(range(40))
+    rooms = (np.asarray(order) + 10) // 5
+    blocks = [set(rooms[k:k + 10]) for k in range(0, 40, 10)]
+    assert all(len(b) == 2 for b in blocks) and set().union(*blocks) == set(range(2, 10))
+    assert order != sorted(order)
+    sampler = RoomBlockSampler(np.arange(40), 5, block_rooms=2, seed=3)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first and sorted(sampler) == sorted(first)
+
+
+def test_a_damaged_frame_is_refused_from_the_room_cache_too(tiny_store, tmp_path):
+    """Fill values in one frame of a cached room: that frame is refused, its room-mate is served."""
+    store = copy_of(tiny_store, tmp_path)
+    root = zarr.open_group(store, mode="r+")
+    root["joints3d"][1] = np.nan
+    data = SyntheticStoreDataset(store, split=None)
+    data[0]                                                   # room 0 decoded and cached
+    with pytest.raises(DamagedDataError, match=r"array joints3d, room 0 \(frame 1\): holds NaN"):
+        data[1]
+    data[0]
+
+
 def test_values_never_written_are_refused_in_a_done_room(tiny_store, tmp_path):
     store = copy_of(tiny_store, tmp_path)
     root = zarr.open_group(store, mode="r+")

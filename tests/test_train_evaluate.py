@@ -245,6 +245,29 @@ def test_resume_continues_from_the_saved_epoch(pretrained, store, tmp_path, caps
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_shuffle_rooms_trains_on_every_frame_in_room_blocks(store, tmp_path, monkeypatch):
+    """--shuffle rooms: the training loader draws its order from a RoomBlockSampler (every training frame once
+    per epoch, the epoch's own order) and training runs as with the default order."""
+    from pipeline.store_dataset import RoomBlockSampler
+
+    orders = []
+    original = RoomBlockSampler.__iter__
+
+    def recording(self):
+        order = list(original(self))
+        orders.append((self.epoch, order))
+        return iter(order)
+
+    monkeypatch.setattr(RoomBlockSampler, "__iter__", recording)
+    out = tmp_path / "rooms"
+    assert tr.main(["--pretrain", "synth", "--synth", str(store), "--epochs", "2", "--out", str(out),
+                    "--shuffle", "rooms"] + FAST) == 0
+    n_train = len(SynthFrames(store, TINY, split="train"))
+    assert [epoch for epoch, _ in orders] == [0, 1]
+    assert all(sorted(order) == list(range(n_train)) for _, order in orders)
+    assert len(log_rows(out / "pretrain" / "log.csv")) == 2
+
+
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_the_log_row(pretrained, store, tmp_path,
                                                                            monkeypatch, capsys):
     from tests.checkpoint_files import full_disk_for
