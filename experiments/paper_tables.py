@@ -156,8 +156,10 @@ SCALES = {
 # room-bootstrap intervals need) and everything else within an hour, so training is shrunk to ~12 rooms. Stores:
 # main 40 rooms x 20 frames (split 0.3 / 0.05 / 0.65, the seed chosen for >= 25 test and >= 10 training rooms),
 # family A 14 x 6, family B 5 x 6, shadow 4 x 5 x 4: ~1000 frames at ~2.8 frames/s on 2 cores. Measured from
-# nothing with the c2f_small settings of ARCH_SETTINGS (experiments/results/small/run.json, this CPU, shared
-# with other work part of the time): generation 9 min, training 29 min (ours 18.5), evaluation 5 min: 43 min.
+# nothing with the c2f_small settings of ARCH_SETTINGS and ideal stores (experiments/results/small_ideal/run.json,
+# this CPU, shared with other work part of the time): generation 9 min, training 29 min (ours 18.5), evaluation
+# 5 min: 43 min. The realistic default costs about 2.5x the generation (experiments/results/small/run.json: the
+# stores beside the main one, ~200 frames, 8 min on 2 workers): about 55 min from nothing.
 SMALL_ESTIMATE = {
     "generation_min": 9.1,
     "training_min": 29.0,

@@ -4,7 +4,7 @@ Reads the ``metrics.json`` that ``network.evaluate`` wrote for each run (every c
 interval) and writes one table: mean MPJPE for minors and adults and PCK@10 per method, per run. Example (the
 small scale's stores are paired: the same rooms, people and detections, only the sound differs)::
 
-    python -m experiments.realism_comparison --run ideal=experiments/results/small/evaluate \\
+    python -m experiments.realism_comparison --run ideal=experiments/results/small_ideal/evaluate \\
         --run realistic=experiments/results/realism/evaluate_realistic \\
         --out experiments/results/realism/ideal_vs_realistic
 """
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         name, sep, folder = item.partition("=")
         path = Path(folder) / "metrics.json"
         if not sep or not name:
-            print(f"error: --run {item!r}: give NAME=DIR, e.g. ideal=experiments/results/small/evaluate", file=sys.stderr)
+            print(f"error: --run {item!r}: give NAME=DIR, e.g. ideal=experiments/results/small_ideal/evaluate", file=sys.stderr)
             return 2
         if not path.is_file():
             print(f"error: --run {item!r}: {path} does not exist; run network.evaluate --out {folder} first",
