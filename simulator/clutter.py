@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -95,7 +96,7 @@ from rooms.geometry import Room
 from rooms.pra_export import pra_band_centers_hz
 from rooms.validation import validate_inside
 
-from .directivity import DirectivityDraw, path_gains
+from .directivity import DirectivityDraw, _row_norms, path_gains
 from .errors import SimulationInputError
 from .image_paths import ImagePaths, assemble_paths
 from .room_acoustics import ECHO_BAND_HZ, RoomAcoustics, _as_facet_mesh
@@ -123,6 +124,12 @@ _BOX_TOLERANCE_M = 1e-6
 _MIN_PLANE_DISTANCE_M = 1e-6
 #: Polygon edges are widened by this much (m) in the inside test (specular points on an edge count).
 _EDGE_TOLERANCE_M = 1e-9
+#: Safety margin (m) of the conservative culls below (a box's bounding sphere against the segments' bounding
+#: box, a face's visibility pyramid against the body's): far above rounding (1e-15 m at room scale) and above
+#: ``_EDGE_TOLERANCE_M``, so a cull never drops anything the exact per-segment or per-facet test would keep.
+_CULL_MARGIN_M = 1e-3
+#: Side (m) of the cubes that group a body's facets for :meth:`FurnitureImages.reaching`'s cull.
+_CELL_M = 0.1
 
 
 # --------------------------------------------------------------------------------------
@@ -161,6 +168,13 @@ class FurnitureFaces:
     @property
     def n_faces(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def edge_normals(self) -> np.ndarray:
+        """(K, 4, 3) unit in-plane normals of each polygon's edges (edge i runs from corner i to corner
+        i + 1), pointing into the polygon: the inside test's, computed once per room instead of per test."""
+        return np.array([_edge_normals(polygon, normal) for polygon, normal in zip(self.polygons_m, self.normals)],
+                        dtype=float).reshape(-1, 4, 3)
 
 
 def furniture_faces(room: Room, sample_rate_hz: float = 96_000.0) -> FurnitureFaces:
@@ -207,17 +221,31 @@ def segments_blocked_by_boxes(starts_m, ends_m, faces: FurnitureFaces,
                               tolerance_m: float = _BOX_TOLERANCE_M) -> np.ndarray:
     """(N,) bool: segments start -> end (N, 3) that pass through the interior of a furniture box
     (each box shrunk by ``tolerance_m``: touching or grazing a face does not block). Slab test in
-    every box's own frame."""
+    every box's own frame, on the segments that pass within the box's bounding sphere; a segment whose
+    own bounding box misses that sphere (grown by ``_CULL_MARGIN_M``) skips the box without either test
+    (the answer is the same: such a segment cannot enter the box)."""
     starts = np.asarray(starts_m, dtype=float).reshape(-1, 3)
     ends = np.asarray(ends_m, dtype=float).reshape(-1, 3)
     blocked = np.zeros(len(starts), dtype=bool)
+    if len(starts) == 0:
+        return blocked
+    # Each segment's bounding box, coordinate by coordinate (contiguous rows): a segment whose box misses the
+    # box's bounding sphere's (grown by a margin far above rounding) cannot pass the sphere test below.
+    low, high = np.minimum(starts, ends).T.copy(), np.maximum(starts, ends).T.copy()
     for center, half, rotation in zip(faces.box_centers_m, faces.box_half_sizes_m, faces.box_rotations):
-        # Cheap reject by the box's bounding sphere before the slab test.
         radius = float(np.linalg.norm(half))
-        d = ends - starts
+        reach = radius + _CULL_MARGIN_M
+        candidates = ~blocked
+        for axis in range(3):
+            candidates &= (low[axis] < center[axis] + reach) & (high[axis] > center[axis] - reach)
+        candidates = np.flatnonzero(candidates)
+        if len(candidates) == 0:
+            continue
+        # Cheap reject by the box's bounding sphere before the slab test.
+        a, d = starts[candidates], ends[candidates] - starts[candidates]
         dd = np.einsum("nd,nd->n", d, d)
-        t = np.clip(np.einsum("nd,nd->n", center - starts, d) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
-        near = np.flatnonzero((~blocked) & (np.linalg.norm(starts + t[:, None] * d - center, axis=1) < radius))
+        t = np.clip(np.einsum("nd,nd->n", center - a, d) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        near = candidates[_row_norms(a + t[:, None] * d - center) < radius]
         if len(near) == 0:
             continue
         s = (starts[near] - center) @ rotation
@@ -240,21 +268,86 @@ def segments_blocked_by_boxes(starts_m, ends_m, faces: FurnitureFaces,
     return blocked
 
 
+def _column_min(points: np.ndarray) -> np.ndarray:
+    """(3,) smallest coordinate of points (N, 3) along each axis (``points.min(axis=0)``; numpy's reduction
+    over the long axis of an (N, 3) array is an order of magnitude slower than three column reductions)."""
+    return np.array([points[:, axis].min() for axis in range(3)])
+
+
+def _segments_near_spheres(start: np.ndarray, ends: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """(N, B) bool: the segment start (3,) -> ends[n] (N, 3) passes closer than radii[b] (B,) to centres[b] (B, 3)."""
+    d = ends - start
+    dd = np.einsum("nd,nd->n", d, d)
+    t = np.clip((d @ (centres - start).T) / np.where(dd > 0, dd, 1.0)[:, None], 0.0, 1.0)
+    closest = start + t[..., None] * d[:, None, :]                     # (N, B, 3)
+    return np.linalg.norm(closest - centres, axis=2) < radii
+
+
 def _plane_distance(faces: FurnitureFaces, points: np.ndarray) -> np.ndarray:
     """(N, K) distance of each point from each face's plane, positive on the air side."""
     return np.einsum("kd,kd->k", faces.polygons_m[:, 0], faces.normals)[None, :] - points @ faces.normals.T
 
 
-def _inside_polygon(polygon: np.ndarray, normal: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(N,) bool: points (N, 3) on a convex polygon's plane lie inside it (edges included)."""
-    inside = np.ones(len(points), dtype=bool)
+def _edge_normals(polygon: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """(n, 3) unit normals of a convex polygon's edges (i: corner i -> i + 1), in its plane, pointing in."""
+    out = []
     for i in range(len(polygon)):
-        a, b = polygon[i], polygon[(i + 1) % len(polygon)]
-        edge = b - a
+        edge = polygon[(i + 1) % len(polygon)] - polygon[i]
         edge_normal = np.cross(normal, edge)  # in the plane, pointing into a counter-clockwise polygon
         edge_normal /= np.linalg.norm(edge_normal)
+        out.append(edge_normal)
+    return np.array(out)
+
+
+def _inside_polygon(polygon: np.ndarray, normal: np.ndarray, points: np.ndarray,
+                    edge_normals: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: points (N, 3) on a convex polygon's plane lie inside it (edges included, within
+    ``_EDGE_TOLERANCE_M``). edge_normals: ``_edge_normals(polygon, normal)`` if already computed."""
+    edge_normals = _edge_normals(polygon, normal) if edge_normals is None else edge_normals
+    inside = np.ones(len(points), dtype=bool)
+    for a, edge_normal in zip(polygon, edge_normals):
         inside &= (points - a) @ edge_normal >= -_EDGE_TOLERANCE_M
     return inside
+
+
+def _face_pyramids(images: np.ndarray, polygons: np.ndarray, edge_normals: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(points (P, n, 3), unit normals (P, n, 3)) of the side planes of the pyramids with apex ``images[p]``
+    (P, 3) through the faces ``polygons[p]`` (P, n, 3) grown by ``_CULL_MARGIN_M``; normals point inwards.
+
+    For y on the air side of a face and its image on the other side, the specular point x (where the
+    segment y -> image crosses the plane) is x = (1 - t) y + t image with 0 < t < 1, so for every plane
+    through the apex, y and x lie on the same side of it: x is inside the polygon exactly when y is
+    inside the pyramid. Growing the polygon by ``_CULL_MARGIN_M`` (>> the inside test's tolerance) makes
+    "outside a side plane" a safe reason to skip y: the exact test could not accept it.
+    """
+    a = polygons - _CULL_MARGIN_M * edge_normals          # edge i: corner i -> i + 1, pushed out
+    b = np.roll(polygons, -1, axis=1) - _CULL_MARGIN_M * edge_normals
+    side = np.cross(a - images[:, None], b - images[:, None])
+    side /= np.linalg.norm(side, axis=2, keepdims=True)
+    centre = polygons.mean(axis=1, keepdims=True)
+    side *= np.sign(np.einsum("pnd,pnd->pn", side, centre - a))[..., None]  # oriented into the pyramid
+    return a, side
+
+
+def _facet_cubes(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Facets grouped by the cube of side ``_CELL_M`` their centroid lies in: (cube of each facet (F,),
+    cube centres (C, 3), radius of a sphere holding any cube, margin included)."""
+    cell = np.floor(centroids / _CELL_M).astype(np.int64)
+    origin = _column_min(cell)
+    cell -= origin
+    ny, nz = -_column_min(-cell)[1:] + 1
+    key = (cell[:, 0] * ny + cell[:, 1]) * nz + cell[:, 2]
+    if key.max() < 1 << 22:  # a body spans a few thousand cells: mark them in a dense grid, no sort needed
+        occupied = np.zeros(int(key.max()) + 1, dtype=bool)
+        occupied[key] = True
+        keys = np.flatnonzero(occupied)
+        cube_of = (np.cumsum(occupied) - 1)[key]
+    else:  # a mesh spread over a large space (parts metres apart): only its occupied cells, sorted
+        keys, cube_of = np.unique(key, return_inverse=True)
+        cube_of = cube_of.ravel()
+    corner = np.stack([keys // (ny * nz), keys // nz % ny, keys % nz], axis=1) + origin
+    return cube_of, (corner + 0.5) * _CELL_M, 0.5 * np.sqrt(3.0) * _CELL_M + _CULL_MARGIN_M
 
 
 @dataclass(frozen=True)
@@ -306,7 +399,7 @@ def furniture_reflections(room: Room, speaker_positions_m, microphone_positions_
                 image = speakers[s] + 2.0 * h_s[s, k] * faces.normals[k]
                 t = h_m[m, k] / (h_m[m, k] + h_s[s, k])
                 spec = microphones[m] + t * (image - microphones[m])
-                if not _inside_polygon(faces.polygons_m[k], faces.normals[k], spec[None])[0]:
+                if not _inside_polygon(faces.polygons_m[k], faces.normals[k], spec[None], faces.edge_normals[k])[0]:
                     continue
                 rows["s"].append(s)
                 rows["m"].append(m)
@@ -553,14 +646,26 @@ def facets_hidden_by_furniture(faces: FurnitureFaces, body_mesh, positions_m) ->
     For the body's direct echo: ``lit = mesh.lit_facets(transducers) & ~facets_hidden_by_furniture(...)``
     (real transducers only; images across walls need their legs traced, and the images of
     :class:`FurnitureImages` are tested in :meth:`FurnitureImages.reaching`).
+
+    Only the facets in cubes of side ``_CELL_M`` whose segment from the point passes near a box are tested:
+    the cull is conservative, so the answer is that of testing every facet (``tests/test_clutter.py``).
     """
     mesh = _as_facet_mesh(body_mesh)
     points = np.asarray(positions_m, dtype=float).reshape(-1, 3)
     out = np.zeros((len(points), mesh.n_faces), dtype=bool)
     if faces.n_faces == 0:
         return out
+    centroids = mesh.centroids_m
+    cube_of, cube_centres, cube_radius = _facet_cubes(centroids)
+    box_radius = np.linalg.norm(faces.box_half_sizes_m, axis=1)
     for i, p in enumerate(points):
-        out[i] = segments_blocked_by_boxes(np.broadcast_to(p, mesh.centroids_m.shape), mesh.centroids_m, faces)
+        # A segment p -> y, y within cube_radius of a cube's centre, stays within cube_radius of the segment
+        # p -> centre: only the facets of cubes whose centre's segment passes that close to a box's bounding
+        # sphere can be blocked (segments_blocked_by_boxes skips the others by that sphere too).
+        near = _segments_near_spheres(p, cube_centres, faces.box_centers_m, box_radius + cube_radius).any(axis=1)
+        f = np.flatnonzero(near[cube_of])
+        if len(f):
+            out[i, f] = segments_blocked_by_boxes(np.broadcast_to(p, (len(f), 3)), centroids[f], faces)
     return out
 
 
@@ -634,28 +739,54 @@ class FurnitureImages:
         """(N, F) bool: the facets that real point ``points_m[i]`` (N, 3) reaches by way of face
         ``face_index[i]`` (N,): facet centroid on the face's air side, specular point inside the face,
         the facet facing it and first hit from it, the leg point -> specular point clear of the body,
-        neither leg through a furniture box. Two rays per candidate facet."""
+        neither leg through a furniture box. Two rays per candidate facet, cast in two calls for all pairs.
+
+        The per-facet tests run only on the facets in cubes of side ``_CELL_M`` that reach into the
+        pyramid from the point's image through the face (grown by ``_CULL_MARGIN_M``); few do, as most faces
+        see little or none of the body. The cull is conservative: the facets reached are exactly those of
+        testing every facet of every pair (``tests/test_clutter.py`` checks it against a plain reference)."""
         mesh = _as_facet_mesh(body_mesh)
         points = np.asarray(points_m, dtype=float).reshape(-1, 3)
         face_index = np.asarray(face_index, dtype=np.int64).reshape(-1)
         faces = self.faces
         out = np.zeros((len(points), mesh.n_faces), dtype=bool)
+        if len(points) == 0:
+            return out
         centroids, normals = mesh.centroids_m, mesh.normals
-        h_c = _plane_distance(faces, centroids)  # (F, K)
-        cand_i, cand_f, cand_x = [], [], []
+        h_c = _plane_distance(faces, centroids).T.copy()  # (K, F): one contiguous row per face
+        air_side = h_c > _MIN_PLANE_DISTANCE_M
+        any_air = air_side.any(axis=1)
+        # the pairs whose point is on the face's air side with some facet on that side too, and their images
+        pair, images = [], []
         for i, (p, k) in enumerate(zip(points, face_index)):
             n = faces.normals[k]
             h_p = float(faces.polygons_m[k, 0] @ n - p @ n)
-            if h_p <= _MIN_PLANE_DISTANCE_M:
+            if h_p > _MIN_PLANE_DISTANCE_M and any_air[k]:
+                pair.append((i, h_p))
+                images.append(p + 2.0 * h_p * n)
+        if not pair:
+            return out
+        # Few facets reach a face (a chair's side, a table under the body: often none): the facets of cubes
+        # wholly outside a face's pyramid are skipped before the exact per-facet tests below.
+        cube_of, cube_centres, cube_radius = _facet_cubes(centroids)
+        pair_face = face_index[[i for i, _ in pair]]
+        plane_points, plane_normals = _face_pyramids(np.array(images), faces.polygons_m[pair_face],
+                                                     faces.edge_normals[pair_face])
+        reach = np.all(np.einsum("cd,pnd->pnc", cube_centres, plane_normals)
+                       - np.einsum("pnd,pnd->pn", plane_points, plane_normals)[..., None] > -cube_radius, axis=1)
+        cand_i, cand_f, cand_x = [], [], []
+        for (i, h_p), k, image, cubes in zip(pair, pair_face, images, reach):
+            if not cubes.any():
                 continue
-            image = p + 2.0 * h_p * n
-            f = np.flatnonzero(h_c[:, k] > _MIN_PLANE_DISTANCE_M)
-            f = f[np.einsum("fd,fd->f", image - centroids[f], normals[f]) > 0]  # facing the image (and x)
-            if len(f) == 0:
+            f = np.flatnonzero(air_side[k] & cubes[cube_of])
+            at, towards = centroids[f], image - centroids[f]
+            facing = np.einsum("fd,fd->f", towards, normals[f]) > 0  # facing the image (and x)
+            if not facing.any():
                 continue
-            t = h_c[f, k] / (h_c[f, k] + h_p)
-            x = centroids[f] + t[:, None] * (image - centroids[f])
-            inside = _inside_polygon(faces.polygons_m[k], n, x)
+            f, at, towards = f[facing], at[facing], towards[facing]
+            t = h_c[k, f] / (h_c[k, f] + h_p)
+            x = at + t[:, None] * towards
+            inside = _inside_polygon(faces.polygons_m[k], faces.normals[k], x, faces.edge_normals[k])
             cand_i.append(np.full(int(inside.sum()), i))
             cand_f.append(f[inside])
             cand_x.append(x[inside])
@@ -671,19 +802,19 @@ class FurnitureImages:
         # the facet is the first body hit from the specular point (cast from x, not from the image: the
         # virtual half of the image's ray lies beyond the face, where body parts may be but nothing real is)
         to_facet = centroids[cf] - cx
-        hit = mesh.intersector.intersects_first(cx, to_facet / np.linalg.norm(to_facet, axis=1, keepdims=True))
+        hit = mesh.intersector.intersects_first(cx, to_facet / _row_norms(to_facet)[:, None])
         seen = hit == cf
         ci, cf, cx = ci[seen], cf[seen], cx[seen]
         if len(ci) == 0:
             return out
         # the real leg point -> specular point clear of the body (a seat under a sitting person is dark)
         leg = cx - points[ci]
-        length = np.linalg.norm(leg, axis=1)
+        length = _row_norms(leg)
         _, ray, where = mesh.intersector.intersects_id(points[ci], leg / length[:, None], multiple_hits=False,
                                                        return_locations=True)
         dark = np.zeros(len(ci), dtype=bool)
         if len(ray):
-            dark[ray[np.linalg.norm(where - points[ci][ray], axis=1) < length[ray] - _MIN_PLANE_DISTANCE_M]] = True
+            dark[ray[_row_norms(where - points[ci][ray]) < length[ray] - _MIN_PLANE_DISTANCE_M]] = True
         out[ci[~dark], cf[~dark]] = True
         return out
 

@@ -38,7 +38,7 @@ from bodies.velocities import MotionModel
 from simulator.body_echo import DEFAULT_REFLECTION_COEFFICIENT, FacetMesh, body_impulse_responses
 from simulator.clothing import ClothingDraw, ClothingModel, dress
 from simulator.clutter import Clutter, body_shadow_correction, compute_clutter, facets_hidden_by_furniture
-from simulator.directivity import DEFAULT_AIM_HEIGHT_M, DirectivityDraw, DirectivityModel, Omni, Transducer, gain
+from simulator.directivity import DEFAULT_AIM_HEIGHT_M, DirectivityDraw, DirectivityModel, Transducer, gains_towards_points
 from simulator.errors import SimulationInputError
 from simulator.motion_echo import check_vertex_velocities, is_moving, moving_echo_signals
 from simulator.noise import NoiseDraw, NoiseModel, render_noise
@@ -526,7 +526,7 @@ class RoomSimulator:
             channels.append(s4 * M + m4)
             gains.append(images.wall_reflection[w1] * images.wall_reflection[w2])
         facet_gains = None if draw is None else self._facet_gains(mesh, np.vstack(tx + rx), tx_devices + rx_devices,
-                                                                 tx_speaker)
+                                                                 tx_speaker, lit)
         response = None
         if velocities is None or static_echo:
             echo = body_impulse_responses(
@@ -574,8 +574,9 @@ class RoomSimulator:
         return np.fft.irfft(spectra, self.period, axis=-1)
 
     def _facet_gains(self, mesh: FacetMesh, positions: np.ndarray, devices: list[Transducer],
-                     tx_speaker: list[int]) -> np.ndarray:
-        """(N, F) directivity gain of every tx then rx position's transducer towards every facet's centroid.
+                     tx_speaker: list[int], lit: np.ndarray) -> np.ndarray:
+        """(N, F) directivity gain of every tx then rx position's transducer towards every facet's centroid that
+        the position lights (``lit`` (N, F)); 1 elsewhere, where no path uses it (a path needs both ends lit).
 
         The echo is accumulated in time, so each gain is taken at one frequency: a speaker's (or its image's)
         at the centre f_c of that speaker's sub-band, a microphone's at the centre of the whole chirp band (the
@@ -593,13 +594,10 @@ class RoomSimulator:
         bands = np.asarray(plan.speaker_bands_hz(), float)
         centre_all = 0.5 * (plan.band_hz[0] + plan.band_hz[1])
         n_tx = len(tx_speaker)
-        out = np.ones((len(positions), mesh.n_faces))
-        for i, (point, device) in enumerate(zip(positions, devices)):
-            if isinstance(device.pattern, Omni):
-                continue
-            f_hz = bands[tx_speaker[i]].mean() if i < n_tx else centre_all
-            out[i] = gain(device.pattern, device.aim, mesh.centroids_m - point, f_hz, self.speed_of_sound_m_s)[:, 0]
-        return out
+        f_hz = np.where(np.arange(len(positions)) < n_tx, 0.0, centre_all)
+        f_hz[:n_tx] = bands[np.asarray(tx_speaker, dtype=int)].mean(axis=1)
+        return gains_towards_points(devices, positions, mesh.centroids_m, f_hz, self.speed_of_sound_m_s,
+                                    where=np.asarray(lit, dtype=bool))
 
     def record(self, body: PosedBody, rng: np.random.Generator, room_scene: RoomScene | None = None,
                ground_truth: bool = True) -> Recording:

@@ -7,9 +7,9 @@ import scipy.signal
 import trimesh
 
 from bodies import Subject
-from bodies.joints import JOINT_INDEX
+from bodies.joints import JOINT_INDEX, JOINT_NAMES
 from simulator.body_echo import body_impulse_responses
-from simulator.clothing import REGIONS, ClothingDraw, ClothingModel, dress, facet_regions, vertex_normals
+from simulator.clothing import _BONES, REGIONS, ClothingDraw, ClothingModel, dress, facet_regions, vertex_normals
 from simulator.errors import SimulationInputError
 
 FS, C = 96_000.0, 343.0
@@ -150,3 +150,47 @@ def test_bad_dress_arguments_are_refused():
         dress(vertices, faces, np.zeros((14, 3)), _uniform(0.9, 0.0))
     with pytest.raises(SimulationInputError, match="rng"):
         ClothingModel().draw(3)
+
+
+def _reference_dress(vertices, faces, joints, draw):
+    """dress() as first written: a nearest-bone scan with boolean updates, np.add.at and np.maximum.at."""
+    centroids = vertices[faces].mean(axis=1)
+    distance, region = np.full(len(faces), np.inf), np.zeros(len(faces), dtype=np.int64)
+    for a_name, b_name, inside, beyond in _BONES:
+        a, b = joints[JOINT_INDEX[a_name]], joints[JOINT_INDEX[b_name]]
+        axis = b - a
+        t = (centroids - a) @ axis / float(axis @ axis)
+        d = np.linalg.norm(centroids - (a + np.clip(t, 0.0, 1.0)[:, None] * axis), axis=1)
+        closer = d < distance
+        distance[closer] = d[closer]
+        region[closer] = np.where(t[closer] > 1.0, REGIONS.index(beyond), REGIONS.index(inside))
+    cross = np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
+    normals = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], cross)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = normals / np.where(length > 0, length, 1.0)
+    facet_offset = np.asarray(draw.region_offset_m)[region]
+    offset = np.zeros(len(vertices))
+    for k in range(3):
+        np.maximum.at(offset, faces[:, k], facet_offset)
+    return region, normals, vertices + offset[:, None] * normals, np.asarray(draw.region_reflection)[region]
+
+
+def test_dress_is_the_plain_computation_bit_for_bit():
+    """A lumpy closed mesh, a scattered skeleton and drawn outfits (several garment offsets): the same regions,
+    normals, vertices and coefficients as the plain nearest-bone scan and np.add.at / np.maximum.at, bit for bit."""
+    rng = np.random.default_rng(5)
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.4)
+    vertices = np.asarray(mesh.vertices) * [0.6, 0.4, 2.0] * rng.uniform(0.9, 1.1, (len(mesh.vertices), 1))
+    faces = np.asarray(mesh.faces)
+    joints = rng.uniform([-0.25, -0.15, -0.8], [0.25, 0.15, 0.8], (len(JOINT_NAMES), 3))
+    for seed in range(4):
+        draw = ClothingModel(garment_offset_m_range=(0.005, 0.02)).draw(np.random.default_rng(seed))
+        region, normals, dressed, reflection = _reference_dress(vertices, faces, joints, draw)
+        assert len(np.unique(region)) >= 5
+        np.testing.assert_array_equal(facet_regions(vertices, faces, joints), region)
+        np.testing.assert_array_equal(vertex_normals(vertices, faces), normals)
+        got_vertices, got_reflection = dress(vertices, faces, joints, draw)
+        np.testing.assert_array_equal(got_vertices, dressed)
+        np.testing.assert_array_equal(got_reflection, reflection)

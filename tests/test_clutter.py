@@ -7,10 +7,12 @@ import pytest
 import trimesh
 
 from rooms import ShoeboxRoom, flat_material, get_material
-from rooms.furniture import Box, Furniture, make_seat, make_table
+from rooms.furniture import Box, Furniture, make_seat, make_shelf, make_table
 from rooms.polygons import segments_hit_triangles
 from simulator.body_echo import FacetMesh
 from simulator.clutter import (
+    _inside_polygon,
+    _plane_distance,
     body_blocked_paths,
     body_shadow_correction,
     compute_clutter,
@@ -322,3 +324,128 @@ def test_bad_inputs_are_refused(seat_room):
     other = _acoustics(seat_room, SPEAKER + [0.1, 0, 0], MIC)
     with pytest.raises(SimulationInputError, match="other room acoustics"):
         body_shadow_correction(other, compute_clutter(seat_room, walls), _sphere([1, 1, 1], 0.1))
+
+
+# --------------------------------------------------------------------------------------
+# same answers: the culled, batched per-frame functions against plain references
+# --------------------------------------------------------------------------------------
+
+
+def _reference_segments_blocked(starts, ends, faces, tolerance_m=1e-6):
+    """segments_blocked_by_boxes without its culls: every box's sphere and slab test on every segment."""
+    blocked = np.zeros(len(starts), dtype=bool)
+    for center, half, rotation in zip(faces.box_centers_m, faces.box_half_sizes_m, faces.box_rotations):
+        d = ends - starts
+        dd = np.einsum("nd,nd->n", d, d)
+        t = np.clip(np.einsum("nd,nd->n", center - starts, d) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+        near = np.flatnonzero(~blocked & (np.linalg.norm(starts + t[:, None] * d - center, axis=1)
+                                          < np.linalg.norm(half)))
+        s, e = (starts[near] - center) @ rotation, (ends[near] - center) @ rotation
+        h = half - tolerance_m
+        t0, t1 = np.zeros(len(near)), np.ones(len(near))
+        for axis in range(3):
+            ds, ss = (e - s)[:, axis], s[:, axis]
+            parallel = np.abs(ds) < 1e-15
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ta, tb = (-h[axis] - ss) / ds, (h[axis] - ss) / ds
+            inner = np.abs(ss) < h[axis]
+            t0 = np.maximum(t0, np.where(parallel, np.where(inner, -np.inf, np.inf), np.minimum(ta, tb)))
+            t1 = np.minimum(t1, np.where(parallel, np.where(inner, np.inf, -np.inf), np.maximum(ta, tb)))
+        blocked[near[t0 < t1]] = True
+    return blocked
+
+
+def _reference_reaching(images, mesh, points, face_index):
+    """FurnitureImages.reaching as first written: every facet of every (point, face) pair tested, no culls."""
+    faces, centroids = images.faces, mesh.centroids_m
+    out = np.zeros((len(points), mesh.n_faces), dtype=bool)
+    h_c = _plane_distance(faces, centroids)
+    for i, (p, k) in enumerate(zip(points, face_index)):
+        n = faces.normals[k]
+        h_p = float(faces.polygons_m[k, 0] @ n - p @ n)
+        if h_p <= 1e-6:
+            continue
+        image = p + 2.0 * h_p * n
+        f = np.flatnonzero(h_c[:, k] > 1e-6)
+        f = f[np.einsum("fd,fd->f", image - centroids[f], mesh.normals[f]) > 0]
+        t = h_c[f, k] / (h_c[f, k] + h_p)
+        x = centroids[f] + t[:, None] * (image - centroids[f])
+        inside = _inside_polygon(faces.polygons_m[k], n, x)
+        f, x = f[inside], x[inside]
+        start = np.broadcast_to(p, x.shape)
+        f, x = (a[~(_reference_segments_blocked(start, x, faces) | _reference_segments_blocked(x, centroids[f], faces))]
+                for a in (f, x))
+        if len(f) == 0:
+            continue
+        to_facet = centroids[f] - x
+        hit = mesh.intersector.intersects_first(x, to_facet / np.linalg.norm(to_facet, axis=1, keepdims=True))
+        f, x = f[hit == f], x[hit == f]
+        for facet, spec in zip(f, x):   # one ray at a time: the leg p -> specular point clear of the body
+            leg = spec - p
+            length = np.linalg.norm(leg)
+            _, _, where = mesh.intersector.intersects_id(p[None], (leg / length)[None], multiple_hits=False,
+                                                         return_locations=True)
+            out[i, facet] = not (len(where) and np.linalg.norm(where[0] - p) < length - 1e-6)
+    return out
+
+
+@pytest.fixture(scope="module")
+def furnished_scene():
+    """A body of two spheres (a torso on a seat, a head above it) among a seat, a table and a shelf, and
+    transducers around them: high, low, beside and under the furniture's tops."""
+    room = ShoeboxRoom(DIMS, materials="painted_plaster", furniture=(
+        make_seat([2.0, 2.0], facing_yaw_rad=0.3), make_table([3.2, 2.2], top_size_m=(1.0, 0.8)),
+        make_shelf([4.5, 1.0], yaw_rad=0.2)))
+    speakers = np.array([[0.5, 2.0, 2.5], [3.2, 2.2, 0.5], [2.0, 3.5, 1.0], [4.0, 0.8, 1.9]])
+    mics = np.array([[4.0, 1.0, 1.8], [1.0, 0.5, 0.3], [3.4, 2.0, 1.2]])
+    clutter = compute_clutter(room, _acoustics(room, speakers, mics))
+    parts = [trimesh.creation.icosphere(subdivisions=3, radius=r).apply_translation(c)
+             for c, r in (([2.0, 2.0, 0.75], 0.25), ([2.05, 1.95, 1.15], 0.12))]
+    return room, clutter, FacetMesh.from_trimesh(trimesh.util.concatenate(parts)), speakers, mics
+
+
+def test_box_culls_keep_every_blocked_segment(furnished_scene):
+    room, clutter, body, speakers, mics = furnished_scene
+    rng = np.random.default_rng(1)
+    starts = rng.uniform([0.1, 0.1, 0.1], DIMS - 0.1, (3000, 3))
+    ends = np.r_[rng.uniform([0.1, 0.1, 0.1], DIMS - 0.1, (2000, 3)), body.centroids_m[:1000]]
+    expected = _reference_segments_blocked(starts, ends, clutter.faces)
+    assert 100 < expected.sum() < len(expected) - 100
+    np.testing.assert_array_equal(segments_blocked_by_boxes(starts, ends, clutter.faces), expected)
+    # one segment at a time, the segments' bounding box is as tight as it gets: short segments near the boxes'
+    # corners and edges, where a box's bounding sphere and the segment's box only just overlap
+    corners = np.array([c + rotation @ (half * sign) for c, half, rotation in zip(
+        clutter.faces.box_centers_m, clutter.faces.box_half_sizes_m, clutter.faces.box_rotations)
+        for sign in np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T])
+    near_starts = corners[rng.integers(len(corners), size=600)] + rng.normal(0.0, 0.05, (600, 3))
+    near_ends = near_starts + rng.normal(0.0, 0.05, (600, 3))
+    expected = _reference_segments_blocked(near_starts, near_ends, clutter.faces)
+    assert expected.sum() > 20
+    got = [segments_blocked_by_boxes(a[None], b[None], clutter.faces)[0] for a, b in zip(near_starts, near_ends)]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_hidden_facets_are_those_of_the_plain_segment_test(furnished_scene):
+    room, clutter, body, speakers, mics = furnished_scene
+    points = np.vstack([speakers, mics])
+    expected = np.array([_reference_segments_blocked(np.broadcast_to(p, body.centroids_m.shape), body.centroids_m,
+                                                     clutter.faces) for p in points])
+    assert expected.any(axis=1).sum() >= 2 and (~expected).any(axis=1).all()
+    np.testing.assert_array_equal(facets_hidden_by_furniture(clutter.faces, body, points), expected)
+
+
+def test_reaching_is_the_plain_per_facet_test(furnished_scene):
+    """Same facets reached as testing every facet of every (transducer, face) pair and casting the legs' rays
+    one at a time: the culls (body cubes outside a face's pyramid, boxes far from the segments) and the
+    batched ray casts drop nothing and add nothing."""
+    room, clutter, body, speakers, mics = furnished_scene
+    images = clutter.first_order_images()
+    s_of, k_of = np.nonzero(images.speaker_valid)
+    m_of, j_of = np.nonzero(images.microphone_valid)
+    points, face_index = np.vstack([speakers[s_of], mics[m_of]]), np.r_[k_of, j_of]
+    expected = _reference_reaching(images, body, points, face_index)
+    got = images.reaching(body, points, face_index)
+    assert expected.any(axis=1).sum() >= 4 and expected.sum() > 200  # several faces reach the body
+    np.testing.assert_array_equal(got, expected)
+    paths = images.body_paths(body, tx_offset=len(speakers), rx_offset=len(mics))
+    np.testing.assert_array_equal(np.vstack([paths.tx_lit, paths.rx_lit]), expected[expected.any(axis=1)])

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 from simulator.directivity import (
@@ -20,6 +21,7 @@ from simulator.directivity import (
     Transducer,
     gain,
     gain_fir,
+    gains_towards_points,
     half_angle_deg,
     jittered_aim,
     mirror_orientation,
@@ -261,9 +263,72 @@ def test_cardioid_image_sources_match_pyroomacoustics_in_band():
         (lambda: half_angle_deg(Piston(0.008), 19_000.0, level_db=-40.0), "level_db"),
         (lambda: gain_fir(Omni(), [0, 0, 1], [[0, 0, 1]], 32, FS), "n_taps"),
         (lambda: spectrum_weights(Omni(), [0, 0, 1], [[0, 0, 1]], 64, 0.0), "sample_rate_hz"),
+        (lambda: gains_towards_points([Transducer(Piston(0.02), Z)], [[0, 0, 0]], [[0, 0, 0]], [1.0]), "points_m"),
+        (lambda: gains_towards_points([Transducer(Piston(0.02), Z)], [[0, 0, 0]], [[0, 0, 1]], [-1.0]),
+         "frequencies_hz"),
+        (lambda: gains_towards_points([Transducer(Piston(0.02), Z)], [[0, 0, 0]], [[0, 0, 1]], [1.0],
+                                      where=[[1]]), "where"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(call, field):
     with pytest.raises(SimulationInputError, match=field.replace(".", r"\.")) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# same answers: the faster gains against the plain formula
+# --------------------------------------------------------------------------------------
+
+
+def _reference_gain(pattern, aim, directions, f_hz, c=C):
+    """gain() as first written: every direction's piston value computed, then the rear ones replaced."""
+    a = np.asarray(aim, float) / np.linalg.norm(aim)
+    u = np.asarray(directions, float)
+    cos_theta = np.clip((u @ a) / np.linalg.norm(u, axis=1), -1.0, 1.0)
+    f = np.atleast_1d(np.asarray(f_hz, float))
+    if isinstance(pattern, Omni):
+        return np.ones((len(u), len(f)))
+    if isinstance(pattern, Cardioid):
+        return np.repeat((pattern.p + (1.0 - pattern.p) * cos_theta)[:, None], len(f), axis=1)
+    sin_theta = np.sqrt(np.clip(1.0 - cos_theta**2, 0.0, 1.0))
+    x = (2.0 * np.pi * f / c * pattern.radius_m)[None, :] * sin_theta[:, None]
+    small = np.abs(x) < 1e-4
+    safe_x = np.where(small, 1.0, x)
+    x2 = x * x
+    d = np.where(small, 1.0 - x2 / 8.0 + x2 * x2 / 192.0, 2.0 * scipy.special.j1(safe_x) / safe_x)
+    return np.where((cos_theta < 0.0)[:, None], pattern.rear_gain, d)
+
+
+def _test_directions(rng, n=3000):
+    """Random directions at random lengths, plus the special ones: on the axis (the series), within 1e-6 rad
+    of it, exactly side-on (cos theta = 0: still in front) and just behind, straight back."""
+    u = rng.normal(size=(n, 3)) * rng.uniform(0.1, 5.0, (n, 1))
+    special = np.vstack([Z, 3.0 * Z, _directions([1e-6, 1e-5, 90.0, 90.0 + 1e-9, 180.0]), [[1.0, 0.0, 0.0]]])
+    return np.vstack([u, special])
+
+
+@pytest.mark.parametrize("pattern", [Piston(0.02), Piston(0.008, rear_gain=0.3), Cardioid(0.3), Omni()])
+def test_gain_is_the_plain_formula_bit_for_bit(pattern):
+    rng = np.random.default_rng(3)
+    u = _test_directions(rng)
+    for f in (25_000.0, [0.0, 19_000.0, 32_000.0], np.linspace(16_000.0, 40_000.0, 29)):
+        np.testing.assert_array_equal(gain(pattern, Z, u, f, C), _reference_gain(pattern, Z, u, f))
+    aim = [0.3, -0.2, 0.9]  # not unit: normalised the same way
+    np.testing.assert_array_equal(gain(pattern, aim, u, 25_000.0, C), _reference_gain(pattern, aim, u, 25_000.0))
+
+
+def test_gains_towards_points_are_gain_row_by_row():
+    rng = np.random.default_rng(4)
+    devices = [Transducer(Piston(0.025), [1.0, 0.2, -0.1]), Transducer(Cardioid(0.4), [-0.3, 1.0, 0.0]),
+               Transducer(Omni(), Z), Transducer(Piston(0.01, rear_gain=0.2), [0.0, -0.5, -1.0])]
+    positions = rng.uniform(-1.0, 1.0, (4, 3))
+    on_axis = positions[0] + 2.0 * devices[0].aim  # device 0's gain there takes the series (x = 0)
+    points = np.vstack([rng.uniform(-2.0, 2.0, (2000, 3)), on_axis])
+    f = np.array([20_500.0, 25_500.0, 25_500.0, 0.0])
+    expected = np.vstack([gain(d.pattern, d.aim, points - p, fi, C)[:, 0] for d, p, fi in zip(devices, positions, f)])
+    np.testing.assert_array_equal(gains_towards_points(devices, positions, points, f, C), expected)
+    where = rng.uniform(size=expected.shape) < 0.3
+    got = gains_towards_points(devices, positions, points, f, C, where=where)
+    np.testing.assert_array_equal(got[where], expected[where])
+    assert np.all(got[~where] == 1.0)
