@@ -714,3 +714,313 @@ def deposit_moving_pairs(vertices, faces, normals, areas, centroids, max_edges, 
                 (dist_sv[c] + dist_rv[c]) * delay_scale + shift,
                 w * weight_a, w * weight_b,
             )
+
+
+# -- moving bodies, batched (``simulator.motion_echo``'s fast method since issue 15) ------------------------------
+# The same per-path formulas as ``moving_pair_extents`` and ``deposit_moving_pairs``, reorganised for speed: each
+# pair's lit facets are gathered first, then their terms computed in one loop and deposited in another (independent
+# iterations the CPU overlaps), with the floating-point reassociation flags below. Those only reorder roundings
+# (no NaN / infinity assumptions, no approximate functions): results agree with the unbatched kernels to float64
+# rounding, not bit for bit (``tests/test_motion_echo.py`` bounds the echo's difference by 1e-9 of its peak).
+_REASSOCIATE = {"nsz", "arcp", "contract", "reassoc"}
+
+
+@njit(cache=True, inline="always")
+def _unit_phasor(theta):
+    """(cos theta, sin theta), |theta| up to ~1e5 rad: theta reduced by multiples of pi / 2 (two-term Cody-Waite:
+    error ~|theta| 2^-53 rad, i.e. the rounding theta already carries) and fdlibm's minimax polynomials on
+    [-pi / 4, pi / 4] (error below 1e-16). Inline arithmetic: libm's cos and sin of a phase of tens of radians
+    each reduce it again, the slow part of a path's terms."""
+    quadrant = math.floor(theta * (2.0 / math.pi) + 0.5)
+    x = (theta - quadrant * 1.5707963267341256e+00) - quadrant * 6.0771005065061922e-11
+    z = x * x
+    sin_x = x + x * z * (-1.66666666666666324348e-01 + z * (8.33333333332248946124e-03 + z * (
+        -1.98412698298579493134e-04 + z * (2.75573137070700676789e-06 + z * (-2.50507602534068634195e-08
+                                                                         + z * 1.58969099521155010221e-10)))))
+    cos_x = 1.0 - 0.5 * z + z * z * (4.16666666666666019037e-02 + z * (-1.38888888888741095749e-03 + z * (
+        2.48015872894767294178e-05 + z * (-2.75573143513906633035e-07 + z * (2.08757232129817482790e-09
+                                                                        - z * 1.13596475577881948265e-11)))))
+    q = int(quadrant) & 3
+    if q == 0:
+        return cos_x, sin_x
+    if q == 1:
+        return -sin_x, cos_x
+    if q == 2:
+        return -cos_x, -sin_x
+    return sin_x, -cos_x
+
+
+@njit(cache=True, inline="always")
+def _lit_paths(lit_s, lit_r, faces, max_edges, dist_sv, dist_rv, scale, max_start, out):
+    """Facets lit by both ends whose delay bounds start before ``max_start`` samples, in increasing order, into
+    ``out``: returns how many."""
+    # written unconditionally and kept by advancing the count: no branch to mispredict on the scattered lit facets
+    # (``out`` has room for every facet plus one)
+    n = 0
+    for f in range(lit_s.shape[0]):
+        out[n] = f
+        n += lit_s[f] & lit_r[f]
+    m = 0
+    for e in range(n):
+        f = out[e]
+        first_m, _ = _facet_bounds(f, faces, max_edges, dist_sv, dist_rv)
+        out[m] = f
+        m += first_m * scale < max_start
+    return m
+
+
+@njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
+def position_facet_terms(centroids, normals, facet_velocity, lit, positions, used):
+    """What a path's two ends contribute separately, computed once per (position, facet) rather than once per path
+    (a position ends many paths: a speaker with each microphone and each microphone image): for every position i
+    with used[i] and facet f lit from it, (n_positions, F) arrays of the centroid's distance R = |x_f - p_i|, the
+    facet velocity's component along the unit vector from p_i, v_f . (x_f - p_i) / R (the path's delay rate is the
+    sum of its two ends' over c, as ``_facet_rate``), and the facing cosine n_f . (p_i - x_f) / R (``_facing``).
+    Entries for other (position, facet) are left unset: read only those of lit paths."""
+    n_positions, n_facets = lit.shape
+    distance = np.empty((n_positions, n_facets))
+    along = np.empty((n_positions, n_facets))
+    facing = np.empty((n_positions, n_facets))
+    for i in range(n_positions):
+        if not used[i]:
+            continue
+        px, py, pz = positions[i, 0], positions[i, 1], positions[i, 2]
+        for f in range(n_facets):
+            if not lit[i, f]:
+                continue
+            ax, ay, az = centroids[f, 0] - px, centroids[f, 1] - py, centroids[f, 2] - pz
+            d = math.sqrt(ax * ax + ay * ay + az * az)
+            distance[i, f] = d
+            along[i, f] = (facet_velocity[f, 0] * ax + facet_velocity[f, 1] * ay + facet_velocity[f, 2] * az) / d
+            facing[i, f] = -(normals[f, 0] * ax + normals[f, 1] * ay + normals[f, 2] * az) / d
+    return distance, along, facing
+
+
+@njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
+def moving_path_extents(faces, max_edges, along, lit, vertex_distance, pair_tx, pair_rx, pair_centre_hz,
+                        pair_beta_hz_s, pair_node_spacing, speed_of_sound, sample_rate, max_start):
+    """``moving_pair_extents`` (the same (P, 4) extents and (P,) counts, to rounding: a node index may differ by one
+    where kappa / spacing rounds onto an integer, which ``deposit_moving_paths`` tolerates), batched, plus the
+    paths it found: (E,) int32 facet indices, pair by pair in increasing order, pair p's at
+    offsets[p]:offsets[p + 1] ((P + 1,) int64), for ``deposit_moving_paths`` not to search the lit masks again.
+    ``along``: ``position_facet_terms``' velocity components (a path's delay rate is the sum of its ends' over c)."""
+    n_pairs = pair_tx.shape[0]
+    out = np.empty((n_pairs, 4))
+    counts = np.zeros(n_pairs, dtype=np.int64)
+    scale = sample_rate / speed_of_sound
+    facets = np.empty(faces.shape[0] + 1, dtype=np.int64)
+    offsets = np.zeros(n_pairs + 1, dtype=np.int64)
+    paths = np.empty(max(faces.shape[0], 16), dtype=np.int32)
+    for p in range(n_pairs):
+        along_s = along[pair_tx[p]]
+        along_r = along[pair_rx[p]]
+        dist_sv = vertex_distance[pair_tx[p]]
+        dist_rv = vertex_distance[pair_rx[p]]
+        n = _lit_paths(lit[pair_tx[p]], lit[pair_rx[p]], faces, max_edges, dist_sv, dist_rv, scale, max_start,
+                       facets)
+        if offsets[p] + n > paths.shape[0]:      # grow geometrically
+            grown = np.empty(max(2 * paths.shape[0], offsets[p] + n), dtype=np.int32)
+            grown[:offsets[p]] = paths[:offsets[p]]
+            paths = grown
+        lo, hi, node_lo, node_hi = np.inf, -np.inf, np.inf, -np.inf
+        for e in range(n):
+            f = facets[e]
+            paths[offsets[p] + e] = f
+            first_m, last_m = _facet_bounds(f, faces, max_edges, dist_sv, dist_rv)
+            rate = (along_s[f] + along_r[f]) / speed_of_sound
+            shift_s, _, kappa, _ = _band_terms(rate, pair_centre_hz[p], pair_beta_hz_s[p])
+            lo = min(lo, first_m * scale + shift_s * sample_rate)
+            hi = max(hi, last_m * scale + shift_s * sample_rate)
+            node = math.floor(kappa / pair_node_spacing[p])
+            node_lo = min(node_lo, node)
+            node_hi = max(node_hi, node)
+        counts[p] = n
+        offsets[p + 1] = offsets[p] + n
+        out[p, 0], out[p, 1], out[p, 2], out[p, 3] = lo, hi, node_lo, node_hi
+    return out, counts, paths[:offsets[n_pairs]], offsets
+
+
+@njit(cache=True, inline="always")
+def _add_ramp_lanes(grid, row_start, lane, t, slope):
+    """``_add_ramp`` into four adjacent float64 columns lane .. lane + 3 of ``grid`` with four slopes (two complex
+    nodes as (re, im, re, im)); the cubic B-spline's four taps written out for t's fractional part u:
+    (1 - u)^3 / 6, 2/3 - u^2 (1 - u / 2), 2/3 - (1 - u)^2 (1 - (1 - u) / 2), u^3 / 6."""
+    base = math.floor(t)
+    u = t - base
+    v = 1.0 - u
+    taps = (v * v * v / 6.0, 2.0 / 3.0 - u * u * (1.0 - 0.5 * u), 2.0 / 3.0 - v * v * (1.0 - 0.5 * v),
+            u * u * u / 6.0)
+    i = int(base) - row_start
+    for j in range(4):
+        if 0 <= i + j < grid.shape[0]:
+            for k in range(4):
+                grid[i + j, lane + k] += slope[k] * taps[j]
+
+
+@njit(cache=True, inline="always")
+def _add_lanes(grid, i, lane, weights, value):
+    if 0 <= i < grid.shape[0]:
+        for k in range(4):
+            grid[i, lane + k] += weights[k] * value
+
+
+@njit(cache=True)
+def _deposit_triangle_lanes(grid, row_start, lane, ta, tb, tc, weights):
+    """``_deposit_triangle_nodes`` into a float64 view of the complex grid: four lanes (two complex nodes), the
+    weights a (4,) tuple (re_a, im_a, re_b, im_b). The same density, its values computed in another order."""
+    # sorted without branches (which knot is earliest is a coin toss from one facet to the next)
+    low, high = min(ta, tb), max(ta, tb)
+    ta, tb, tc = min(low, tc), max(low, min(high, tc)), max(high, tc)
+    span = tc - ta
+    if span >= 1.0:
+        peak = 2.0 / span
+        if tb - ta < _JUMP_EPS:
+            t0 = 0.5 * (ta + tb)
+            k = -peak / (tc - t0)
+            m0 = int(math.floor(t0)) - 1
+            for m in range(m0, m0 + 4):
+                _add_lanes(grid, m + 1 - row_start, lane, weights,
+                           peak * (_k1(m + 1.0 - t0) - 2.0 * _k1(m - t0) + _k1(m - 1.0 - t0)))
+            _add_ramp_lanes(grid, row_start, lane, t0, (weights[0] * k, weights[1] * k, weights[2] * k,
+                                                         weights[3] * k))
+            _add_ramp_lanes(grid, row_start, lane, tc, (-weights[0] * k, -weights[1] * k, -weights[2] * k,
+                                                         -weights[3] * k))
+        elif tc - tb < _JUMP_EPS:
+            t0 = 0.5 * (tb + tc)
+            k = peak / (t0 - ta)
+            _add_ramp_lanes(grid, row_start, lane, ta, (weights[0] * k, weights[1] * k, weights[2] * k,
+                                                         weights[3] * k))
+            _add_ramp_lanes(grid, row_start, lane, t0, (-weights[0] * k, -weights[1] * k, -weights[2] * k,
+                                                         -weights[3] * k))
+            m0 = int(math.floor(t0)) - 1
+            for m in range(m0, m0 + 4):
+                _add_lanes(grid, m + 1 - row_start, lane, weights,
+                           -peak * (_k1(m + 1.0 - t0) - 2.0 * _k1(m - t0) + _k1(m - 1.0 - t0)))
+        else:
+            rise = peak / (tb - ta)
+            fall = peak / (tc - tb)
+            both = -(rise + fall)
+            _add_ramp_lanes(grid, row_start, lane, ta, (weights[0] * rise, weights[1] * rise, weights[2] * rise,
+                                                         weights[3] * rise))
+            _add_ramp_lanes(grid, row_start, lane, tb, (weights[0] * both, weights[1] * both, weights[2] * both,
+                                                         weights[3] * both))
+            _add_ramp_lanes(grid, row_start, lane, tc, (weights[0] * fall, weights[1] * fall, weights[2] * fall,
+                                                         weights[3] * fall))
+        return
+    base = math.floor(ta)
+    a = ta - base
+    b = tb - base
+    c = tc - base
+    i0 = int(base) - row_start
+    if span < _CONFLUENT_EPS:
+        mid = (a + b + c) / 3.0
+        m0 = int(math.floor(mid))
+        frac = mid - m0
+        for k in range(2):
+            v = (1.0 - frac) if k == 0 else frac
+            _add_lanes(grid, i0 + m0 + k, lane, weights, v)
+            _add_lanes(grid, i0 + m0 + k + 1, lane, weights, -2.0 * v)
+            _add_lanes(grid, i0 + m0 + k + 2, lane, weights, v)
+        return
+    scale = 2.0 / span
+    for m in range(0, int(math.ceil(c)) + 2):
+        v = scale * (_first_difference(m, b, c) - _first_difference(m, a, b))
+        _add_lanes(grid, i0 + m, lane, weights, v)
+        _add_lanes(grid, i0 + m + 1, lane, weights, -2.0 * v)
+        _add_lanes(grid, i0 + m + 2, lane, weights, v)
+
+
+@njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
+def deposit_moving_paths(vertices, faces, normals, areas, max_edges, reflection, facet_gains, use_facet_gains,
+                         distance, along, facing, paths, path_start, path_count, positions, vertex_distance,
+                         pair_tx, pair_rx, pair_gain, centre_hz, beta_hz_s, node_spacing, decay_per_s, period_s,
+                         first_node, speed_of_sound, sample_rate, oversampling, grid, grid_start, max_delay_error):
+    """``deposit_moving_pairs``, batched: the same paths, terms and facet arithmetic (its docstring), into
+    ``grid`` (L, 2 N) float64, the complex (L, N) grid viewed as reals (node n's real and imaginary parts in columns
+    2 n and 2 n + 1). ``facet_gains`` is read only where ``use_facet_gains`` (else every gain is 1). The paths are
+    given, not searched: pair p's facets are paths[path_start[p]:path_start[p] + path_count[p]] (``paths`` and
+    ``offsets`` of ``moving_path_extents``, which applied the lit and ``max_start`` tests). ``distance``, ``along``,
+    ``facing``: ``position_facet_terms``' (each end's centroid distance, velocity component and facing cosine).
+
+    Differences, all rounding: exp(j theta) is ``_unit_phasor``'s (|theta| is a few hundred rad at most: errs by
+    ~1e-13 rad, as theta's own rounding does); a path whose node kappa / spacing rounds onto the
+    next integer differently from ``moving_path_extents`` is clamped into the grid's columns with its fraction
+    taken from the clamped node (the same interpolation, extrapolated by a rounding error).
+    """
+    stack = np.empty((_STACK_SIZE, 3, 3))
+    stack_depth = np.empty(_STACK_SIZE, dtype=np.int64)
+    triangle = np.empty((3, 3))
+    scale = sample_rate / speed_of_sound
+    delay_scale = scale * oversampling
+    last_column = grid.shape[1] // 2 - 2
+    n_facets = max(path_count.max(), 1) if path_count.shape[0] else 1
+    n_pairs = pair_tx.shape[0]
+    columns = np.empty(n_facets, dtype=np.int64)
+    shifts = np.empty(n_facets)
+    weights = np.empty((n_facets, 4))
+    split = np.empty(n_facets, dtype=np.bool_)
+    for p in range(n_pairs):
+        t_index, r_index = pair_tx[p], pair_rx[p]
+        s = positions[t_index]
+        r = positions[r_index]
+        dist_sv = vertex_distance[t_index]
+        dist_rv = vertex_distance[r_index]
+        facets = paths[path_start[p]:path_start[p] + path_count[p]]
+        n = facets.shape[0]
+        # every path's terms: shift (fine samples), node column, and its two nodes' complex weights times its facet
+        # weight (0 for a facet facing away from either end; split facets keep the bare gain, their leaves carry
+        # the geometry)
+        for e in range(n):
+            f = facets[e]
+            dist_s = distance[t_index, f]
+            dist_r = distance[r_index, f]
+            rate = (along[t_index, f] + along[r_index, f]) / speed_of_sound
+            shift_s, theta, kappa, amplitude = _band_terms(rate, centre_hz, beta_hz_s)
+            if decay_per_s != 0.0:
+                tau_s = (dist_s + dist_r) / speed_of_sound
+                moved = tau_s + shift_s
+                moved -= period_s * math.floor(moved / period_s)
+                amplitude *= math.exp(decay_per_s * (moved - tau_s))
+            position = kappa / node_spacing
+            column = int(math.floor(position)) - first_node
+            column = min(max(column, 0), last_column)
+            fraction = position - (column + first_node)
+            gain = pair_gain[p] * reflection[f] * areas[f]
+            if use_facet_gains:
+                gain *= facet_gains[t_index, f] * facet_gains[r_index, f]
+            split[e] = _needs_split(dist_s, dist_r, max_edges[f], delay_scale, max_delay_error)
+            if not split[e]:
+                cos_s, cos_r = facing[t_index, f], facing[r_index, f]
+                gain = gain * (cos_s + cos_r) / (dist_s * dist_r) if cos_s > 0.0 and cos_r > 0.0 else 0.0
+            cos_theta, sin_theta = _unit_phasor(theta)
+            re = gain * amplitude * cos_theta
+            im = gain * amplitude * sin_theta
+            weights[e, 0] = (1.0 - fraction) * re
+            weights[e, 1] = (1.0 - fraction) * im
+            weights[e, 2] = fraction * re
+            weights[e, 3] = fraction * im
+            columns[e] = 2 * column
+            shifts[e] = shift_s * sample_rate * oversampling
+        for e in range(n):
+            f = facets[e]
+            w = (weights[e, 0], weights[e, 1], weights[e, 2], weights[e, 3])
+            if split[e]:
+                for k in range(3):
+                    for d in range(3):
+                        triangle[k, d] = vertices[faces[f, k], d]
+                stack[0] = triangle
+                stack_depth[0] = 0
+                top = 1
+                while top > 0:
+                    top, t0, t1, t2, leaf, found = _next_leaf(stack, stack_depth, top, normals[f], 1.0, s, r,
+                                                              delay_scale, max_delay_error)
+                    if found:
+                        _deposit_triangle_lanes(grid, grid_start, columns[e], t0 + shifts[e], t1 + shifts[e],
+                                                t2 + shifts[e], (w[0] * leaf, w[1] * leaf, w[2] * leaf, w[3] * leaf))
+                continue
+            if w[0] == 0.0 and w[1] == 0.0 and w[2] == 0.0 and w[3] == 0.0:
+                continue
+            a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+            _deposit_triangle_lanes(grid, grid_start, columns[e], (dist_sv[a] + dist_rv[a]) * delay_scale + shifts[e],
+                                    (dist_sv[b] + dist_rv[b]) * delay_scale + shifts[e],
+                                    (dist_sv[c] + dist_rv[c]) * delay_scale + shifts[e], w)

@@ -90,6 +90,22 @@ it as to the static echo. Air absorption would then act at the shifted delay: ea
 centre's gain of its own delay, exp(k_s (((tau + Delta) mod T) - tau)), k_s measured from ``response_filter`` on
 two tone bursts.
 
+Synthesis of the fast method. What a path's two ends contribute separately (the centroid's distance from each, the
+facet velocity's component along each leg, each facing cosine) is computed once per (position, facet)
+(``_kernels.position_facet_terms``): a position ends many paths (a speaker with every microphone and microphone
+image). ``_kernels.moving_path_extents`` searches each pair's lit facets once, returning their list with the pairs'
+delay and node extents; ``_kernels.deposit_moving_paths`` deposits those paths, computing every path's terms in one
+pass and its facet in a second (the arithmetic of ``deposit_moving_pairs``, the reference form kept beside it). Of
+the fine grid's spectrum (length L = window * oversampling) only the bins below fs / 2 are used; with the grid split
+into its ``oversampling`` phases g_q[m] = grid[m * oversampling + q],
+
+    G[k] = sum_q exp(-2 pi j k q / L) FFT_window(g_q)[k],    k < window,
+
+(a decimation-in-time FFT's first stage, exact), so each node costs ``oversampling`` FFTs of the window's length
+and none of L. These reorder float64 roundings only (reassociated sums, the phase exp(j theta) by reduction and
+polynomial, |theta| <= a few hundred rad): ``tests/test_motion_echo.py`` holds the echo within 1e-9 of its peak of
+the straightforward form (unbatched kernels, one FFT of length L per node).
+
 What the fast method leaves out, against the exact method (measured with ``tests/test_motion_echo.py``'s sphere of
 radius 0.15 m at 1.5 m from a monostatic pair; error = energy of the difference of the deconvolved kernels over
 that of the exact one, exact at ``phase_tolerance_rad`` = 0.02):
@@ -119,7 +135,8 @@ that of the exact one, exact at ``phase_tolerance_rad`` = 0.02):
 Cost (one frame, 4 x 4 co-located rig, first-order body-room multipath, best of 3, 2 shared cores): a 20k-facet
 sphere adds 0.25-0.27 s (straight, 1 m/s) and 0.32-0.39 s (spinning at 5 rad/s) to ``RoomSimulator.record``
 against 7.2 s and 29 s for the exact method (best of 1); a walking 27k-facet Anny body (median vertex speed
-1.2 m/s, feet 3.6 m/s) adds 0.31 s against 48 s. Half is the deposit (twice the static one's work: two complex nodes per path).
+1.2 m/s, feet 3.6 m/s) adds 0.31 s against 48 s (before the synthesis above was batched). Most of it is the
+deposit (twice the static one's work: two complex nodes per path).
 """
 from __future__ import annotations
 
@@ -447,16 +464,19 @@ def _fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, channels, gai
     facet_velocity = np.ascontiguousarray(velocities[mesh.faces].mean(axis=1))
     lit = np.ascontiguousarray(lit)
     max_start = float(n_samples + _WINDOW_PAD_SAMPLES)   # as the static echo: nothing starting after the period
-    extents, counts = _kernels.moving_pair_extents(
-        mesh.faces, mesh.centroids_m, mesh.max_edges_m, facet_velocity, lit, positions, vertex_distance, pair_tx,
-        pair_rx, centre_hz[pair_speakers], beta_hz_s[pair_speakers], node_spacing[pair_speakers], c, fs, max_start)
+    distance, along, facing = _kernels.position_facet_terms(mesh.centroids_m, mesh.normals, facet_velocity, lit,
+                                                            positions, used)
+    extents, counts, paths, path_offsets = _kernels.moving_path_extents(
+        mesh.faces, mesh.max_edges_m, along, lit, vertex_distance, pair_tx, pair_rx, centre_hz[pair_speakers],
+        beta_hz_s[pair_speakers], node_spacing[pair_speakers], c, fs, max_start)
     live = counts > 0
     if not np.any(live):
         return
     # streams: the pairs of one (channel, speaker)
     keys = channels.astype(np.int64) * chirp_plan.n_speakers + pair_speakers
     streams = np.unique(keys[live])
-    gains_of = np.ones((len(positions), mesh.n_faces)) if facet_gains is None else np.ascontiguousarray(facet_gains)
+    use_facet_gains = facet_gains is not None      # (no (positions, facets) array of ones to read otherwise)
+    gains_of = np.ascontiguousarray(facet_gains) if use_facet_gains else np.ones((1, 1))
     decay = _delay_decay_rates(response_filter, chirp_plan)
     plans = []
     for key in streams:
@@ -478,22 +498,27 @@ def _fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, channels, gai
     integrate[1:] = 1.0 / (1.0 - z[1:]) ** 2          # second differences -> densities (the static echo's cumsums)
     hat_gain = np.sinc(f_hz / (fs * oversampling)) ** 2
     transfer = (2j * np.pi * f_hz / c) / (16 * np.pi**2) * output_lowpass(f_hz, fs) / hat_gain * integrate
+    # only the fine grid's bins below fs / 2 are used: its oversampling phases' FFTs of the window's length, twiddled
+    # and summed (module docstring, "Synthesis of the fast method"); the bins above are never computed
+    phase_twiddle = np.exp(-2j * np.pi * np.outer(np.arange(n_freq), np.arange(oversampling)) / fine)
     responses = np.zeros((len(streams), n_samples))
     for g, (mine, s, first_node, last_node, lo, hi) in enumerate(plans):
         n_nodes = last_node - first_node + 1
         grid = np.zeros((fine, n_nodes), dtype=complex)   # node-minor: a path's two nodes share a cache line
-        _kernels.deposit_moving_pairs(
-            mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m, reflection,
-            gains_of, facet_velocity, lit, positions, vertex_distance, pair_tx[mine], pair_rx[mine],
-            np.ascontiguousarray(gains[mine], dtype=float), centre_hz[s], beta_hz_s[s], node_spacing[s], decay[s],
-            period_s, first_node, c, fs, oversampling, max_start, grid, lo * oversampling,
+        _kernels.deposit_moving_paths(
+            mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.max_edges_m, reflection, gains_of,
+            use_facet_gains, distance, along, facing, paths, path_offsets[mine], counts[mine], positions,
+            vertex_distance, pair_tx[mine], pair_rx[mine], np.ascontiguousarray(gains[mine], dtype=float),
+            centre_hz[s], beta_hz_s[s], node_spacing[s], decay[s], period_s, first_node, c, fs, oversampling,
+            grid.view(np.float64), lo * oversampling,
             max_delay_error_s * fs * oversampling)
         # positive frequencies: (cos theta part) + j (sin theta part) of each node, times its curvature
-        spectra = scipy.fft.fft(np.ascontiguousarray(grid.T), axis=1, overwrite_x=True)[:, :n_freq]
+        phases = scipy.fft.fft(grid.reshape(window, oversampling * n_nodes), axis=0, overwrite_x=True)[:n_freq]
         del grid
         delta_hz = np.clip(f_hz - centre_hz[s], -half_hz[s], half_hz[s])
         curvature = np.exp(-1j * ((first_node + np.arange(n_nodes)) * node_spacing[s])[:, None] * delta_hz**2)
-        response = scipy.fft.irfft(transfer * np.einsum("nk,nk->k", curvature, spectra), window)
+        spectrum = np.einsum("kq,kqn,nk->k", phase_twiddle, phases.reshape(n_freq, oversampling, n_nodes), curvature)
+        response = scipy.fft.irfft(transfer * spectrum, window)
         responses[g] = np.bincount(np.mod(lo + np.arange(window), n_samples), weights=response, minlength=n_samples)
     if response_filter is not None:
         responses = response_filter(responses)
