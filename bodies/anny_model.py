@@ -16,6 +16,8 @@ and 90 years; :func:`anny_age_parameter` interpolates linearly between them.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
@@ -24,6 +26,11 @@ from bodies.model import (
     REST_LANDMARKS, SEGMENT_INDEX, BodyModel, RestSkeleton, local_rotations, split_rotation,
 )
 from bodies.subjects import Subject
+
+# Subject batches whose rest model is kept: a sampler draws four batch sizes (rest skeleton,
+# candidates, hand-to-mouth search, velocity stencil) for each of a room's two subjects; more would
+# only keep the last room's (a 48-row entry of the hand-to-mouth search holds about 16 MB).
+_REST_CACHE_SIZE = 8
 
 _AGE_ANCHOR_YEARS = np.array([0.0, 1.0, 10.0, 25.0, 90.0])
 _AGE_ANCHOR_PARAMETER = np.array([-1 / 3, 0.0, 1 / 3, 2 / 3, 1.0])
@@ -77,6 +84,10 @@ class AnnyBodyModel(BodyModel):
     """Anny behind :class:`bodies.model.BodyModel`.
 
     Build one per process: the first build compiles Warp kernels (~50 s, cached on disk after).
+
+    What depends on the subjects alone (the rest model: phenotype blendshapes, rest skeleton) is
+    kept for the last few subject batches, so posing a subject again runs only the forward
+    kinematics and the skinning; the arrays are those of a full Anny forward pass, bit for bit.
     """
 
     name = "anny"
@@ -92,6 +103,9 @@ class AnnyBodyModel(BodyModel):
         self.faces = self._model.faces.detach().cpu().numpy().astype(np.int64)
         self._phenotype_labels = list(self._model.phenotype_labels)
         self._stature_cache: dict[Subject, tuple[np.ndarray, float]] = {}
+        # Rest models (rest vertices, bone heads and poses) of recent subject batches, see _rest_model.
+        self._rest_cache: OrderedDict[tuple[Subject, ...], dict[str, torch.Tensor]] = OrderedDict()
+        self._skeleton_cache: OrderedDict[tuple[Subject, ...], RestSkeleton] = OrderedDict()
 
     @property
     def num_vertices(self) -> int:
@@ -149,12 +163,78 @@ class AnnyBodyModel(BodyModel):
                 deltas[:, self._bone_index[bone], :3, :3] = rotation
         return torch.as_tensor(deltas, dtype=self._dtype, device=self._device)
 
-    def _run(self, subjects: list[Subject], segment_rotations: np.ndarray):
-        phenotypes, scale = self._shape(subjects)
+    def _rest_model(self, subjects: list[Subject]) -> dict[str, torch.Tensor]:
+        """Anny's rest model of a batch of subjects, as ``anny`` returns it: rest_vertices (B, V, 3),
+        rest_bone_heads (B, K, 3), rest_bone_poses (B, K, 4, 4), body frame, unscaled.
+
+        The rest model depends on the subjects alone, yet its phenotype blendshapes are most of
+        the cost of a forward pass; it is kept for the last few subject batches. The key is the
+        whole batch, not each subject: the blendshape sums round differently for different batch
+        sizes, and reusing the batch's own result keeps every pose bit for bit what a full Anny
+        forward gives.
+        """
+        key = tuple(subjects)
+        rest = self._rest_cache.get(key)
+        if rest is None:
+            phenotypes, _ = self._shape(subjects)
+            model = self._model
+            batch = phenotypes.shape[0]
+            with torch.no_grad():
+                # as Anny's forward does, with no local changes and no facial actions
+                coefficients = model._get_phenotype_blendshape_coefficients(
+                    phenotypes,
+                    torch.zeros(batch, len(model.local_change_labels), dtype=self._dtype, device=self._device),
+                    torch.zeros(batch, len(model.facial_action_labels), dtype=self._dtype, device=self._device),
+                )
+                rest = model.get_rest_model(coefficients)
+            _remember(self._rest_cache, key, rest)
+        else:
+            self._rest_cache.move_to_end(key)
+        return rest
+
+    def _pose(self, subjects: list[Subject], segment_rotations: np.ndarray
+              ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The rest model (see :meth:`_rest_model`) with ``bone_poses`` (B, K, 4, 4) added, and the
+        bone transforms (B, K, 4, 4) that skin the rest mesh, for ``segment_rotations`` (B, S, 3, 3).
+
+        The steps of Anny's ``forward`` up to the skinning, on the cached rest model.
+        """
+        rest = self._rest_model(subjects)
         with torch.no_grad():
-            out = self._model(pose_parameters=self._pose_parameters(segment_rotations),
-                              phenotype_kwargs=phenotypes)
-        return {k: v.cpu().numpy() for k, v in out.items()}, scale
+            bone_transforms, bone_poses = self._model.get_bone_transforms(
+                self._pose_parameters(segment_rotations), rest["rest_bone_poses"])
+        return dict(rest, bone_poses=bone_poses), bone_transforms
+
+    def _skin(self, out: dict[str, torch.Tensor], bone_transforms: torch.Tensor,
+              rows: slice = slice(None)) -> torch.Tensor:
+        """Skinned vertices (b, V, 3) of the bodies ``rows`` of a batch posed by :meth:`_pose`.
+
+        Each body is skinned on its own (vertex by vertex), so a row skinned alone is the row of
+        the whole batch.
+        """
+        with torch.no_grad():
+            return self._model.get_skinned_vertices(out["rest_vertices"][rows], bone_transforms[rows])
+
+    def _arrays(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        arrays = {k: v.cpu().numpy() for k, v in out.items()}
+        for k in arrays:  # some are views of the cached rest model: read-only, so that no caller changes it
+            if k.startswith("rest_"):
+                arrays[k].flags.writeable = False
+        return arrays
+
+    def _run(self, subjects: list[Subject], segment_rotations: np.ndarray):
+        """Anny's forward pass as numpy arrays (the rest model, ``bone_poses``, ``vertices``) and the
+        scales (B,); the same arrays as ``anny.Anny.forward``, with the rest model cached."""
+        _, scale = self._shape(subjects)
+        out, bone_transforms = self._pose(subjects, segment_rotations)
+        out["vertices"] = self._skin(out, bone_transforms)
+        return self._arrays(out), scale
+
+    def _skeleton(self, out: dict[str, np.ndarray], scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posed joints (B, 15, 3) and rest statures (B,), metres."""
+        rest_z = out["rest_vertices"][..., 2]
+        statures = (rest_z.max(1) - rest_z.min(1)) * scale
+        return self._joints(out, posed=True) * scale[:, None, None], statures
 
     def _joints(self, out: dict, posed: bool) -> np.ndarray:
         """(B, 15, 3) joints from bone heads, body frame, unscaled."""
@@ -180,8 +260,18 @@ class AnnyBodyModel(BodyModel):
         return joints
 
     def rest_skeleton(self, subjects: list[Subject]) -> RestSkeleton:
-        identity = np.tile(np.eye(3), (len(subjects), len(SEGMENT_INDEX), 1, 1))
-        out, scale = self._run(subjects, identity)
+        # a sampler asks for it at every pose of a subject: kept, and handed out as copies
+        key = tuple(subjects)
+        rest = self._skeleton_cache.get(key)
+        if rest is None:
+            rest = _remember(self._skeleton_cache, key, self._rest_skeleton(subjects))
+        else:
+            self._skeleton_cache.move_to_end(key)
+        return RestSkeleton(landmarks=rest.landmarks.copy(), elbow_hinge=rest.elbow_hinge.copy())
+
+    def _rest_skeleton(self, subjects: list[Subject]) -> RestSkeleton:
+        # the rest model alone: no pose, no skinning
+        out, scale = self._arrays(self._rest_model(subjects)), self._shape(subjects)[1]
         joints = self._joints(out, posed=False)
         heads = out["rest_bone_poses"][..., :3, 3]
         toes = [heads[:, self._bone_index["toe2-1.L"]], heads[:, self._bone_index["toe2-1.R"]]]
@@ -198,11 +288,39 @@ class AnnyBodyModel(BodyModel):
         return RestSkeleton(landmarks=landmarks, elbow_hinge=hinges)
 
     def forward(self, subjects, segment_rotations):
-        if len(subjects) == 1 and segment_rotations.shape[0] > 1:
-            subjects = subjects * segment_rotations.shape[0]
+        subjects = _one_per_body(subjects, segment_rotations)
         out, scale = self._run(subjects, segment_rotations)
-        rest_z = out["rest_vertices"][..., 2]
-        statures = (rest_z.max(1) - rest_z.min(1)) * scale
-        vertices = out["vertices"] * scale[:, None, None]
-        joints = self._joints(out, posed=True) * scale[:, None, None]
-        return vertices, joints, statures
+        joints, statures = self._skeleton(out, scale)
+        return out["vertices"] * scale[:, None, None], joints, statures
+
+    def forward_joints(self, subjects, segment_rotations):
+        # forward kinematics alone: the joints come from the bones and the rest mesh
+        subjects = _one_per_body(subjects, segment_rotations)
+        _, scale = self._shape(subjects)
+        out, _ = self._pose(subjects, segment_rotations)
+        return self._skeleton(self._arrays(out), scale)
+
+    def forward_chosen(self, subjects, segment_rotations, choose):
+        # the whole batch's skeletons, then the chosen body's mesh alone (its row of the batch)
+        subjects = _one_per_body(subjects, segment_rotations)
+        _, scale = self._shape(subjects)
+        out, bone_transforms = self._pose(subjects, segment_rotations)
+        joints, statures = self._skeleton(self._arrays(out), scale)
+        index = int(choose(joints, statures))
+        vertices = self._skin(out, bone_transforms, slice(index, index + 1)).cpu().numpy()[0]
+        return index, vertices * scale[index], joints, statures
+
+
+def _remember(cache: OrderedDict, key, value):
+    """Put ``value`` in the LRU ``cache``, dropping the least recently used beyond its size."""
+    cache[key] = value
+    while len(cache) > _REST_CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def _one_per_body(subjects: list[Subject], segment_rotations: np.ndarray) -> list[Subject]:
+    """B subjects for B poses: one subject is shared by the whole batch."""
+    if len(subjects) == 1 and segment_rotations.shape[0] > 1:
+        return subjects * segment_rotations.shape[0]
+    return subjects

@@ -183,6 +183,32 @@ class BodyModel(abc.ABC):
             measured on the rest meshes.
         """
 
+    def forward_joints(self, subjects: list[Subject], segment_rotations: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The joints (B, 15, 3) and statures (B,) of :meth:`forward`, the same arrays.
+
+        For searches that look at the skeleton alone; a model that can skip the skinning of
+        the mesh overrides this.
+        """
+        _, joints, statures = self.forward(subjects, segment_rotations)
+        return joints, statures
+
+    def forward_chosen(self, subjects: list[Subject], segment_rotations: np.ndarray, choose
+                       ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Pose a batch, choose one body by its skeleton, and give that body's mesh.
+
+        Args:
+            subjects, segment_rotations: as :meth:`forward`.
+            choose: ``choose(joints (B, 15, 3), statures (B,)) -> int``, the index of the body wanted.
+        Returns:
+            the chosen index, its vertices (V, 3), and the joints (B, 15, 3) and statures (B,) of
+            the whole batch: the arrays of :meth:`forward`. A model that can mesh one body of the
+            batch alone overrides this, so that the bodies not chosen are never meshed.
+        """
+        vertices, joints, statures = self.forward(subjects, segment_rotations)
+        index = int(choose(joints, statures))
+        return index, vertices[index], joints, statures
+
 
 def local_rotations(segment_rotations: np.ndarray) -> np.ndarray:
     """Rotation of each segment relative to its parent: A_parent^T A_segment.

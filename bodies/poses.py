@@ -365,15 +365,19 @@ class PoseSampler:
             candidates = self._hand_to_mouth(rng, subject, rest, candidates[0])
         angles = [{k: v for k, v in c.items() if not k.startswith("_")} for c in candidates]
         rotations = segment_rotations(angles, _repeat(rest, len(angles)))
-        vertices, joints, statures = self.model.forward([subject], rotations)
-        penetration = interpenetration_m(joints, statures)
-        ok = np.flatnonzero(penetration <= self.config.max_interpenetration_m)
-        best = int(ok[0]) if len(ok) else int(np.argmin(penetration))
+        best, vertices, joints, statures = self.model.forward_chosen([subject], rotations, self._first_acceptable)
         if heading_rad is None:
             heading_rad = float(rng.uniform(-np.pi, np.pi))
         lift = float(rng.uniform(*self.config.jump_height_m)) if activity == "jumping" else 0.0
-        return self._finish(subject, activity, angles[best], vertices[best], joints[best],
+        return self._finish(subject, activity, angles[best], vertices, joints[best],
                             float(statures[best]), position_xy, heading_rad, lift)
+
+    def _first_acceptable(self, joints: np.ndarray, statures: np.ndarray) -> int:
+        """Index of the first candidate (B, 15, 3) whose limbs do not interpenetrate, else of the
+        least interpenetrating one."""
+        penetration = interpenetration_m(joints, statures)
+        ok = np.flatnonzero(penetration <= self.config.max_interpenetration_m)
+        return int(ok[0]) if len(ok) else int(np.argmin(penetration))
 
     def pose(self, subject: Subject, angles_deg: dict[str, float], activity: str = "standing",
              position_xy_m=(0.0, 0.0), heading_rad: float = -np.pi / 2,
@@ -439,7 +443,7 @@ class PoseSampler:
             d |= {f"{side}_shoulder_flex": _u(rng, 20, 80), f"{side}_shoulder_abd": _u(rng, 0, 40),
                   f"{side}_shoulder_rot": _u(rng, 10, 80), f"{side}_elbow_flex": _u(rng, 115, 145)}
             trials.append({k: v for k, v in d.items() if not k.startswith("_")})
-        _, joints, statures = self.model.forward([subject], segment_rotations(trials, _repeat(rest, len(trials))))
+        joints = self.model.forward_joints([subject], segment_rotations(trials, _repeat(rest, len(trials))))[0]
         mouth = mouth_position(joints)
         wrist = joints[:, JOINT_INDEX[f"{side}_wrist"]]
         order = np.argsort(np.linalg.norm(wrist - mouth, axis=1))

@@ -1,11 +1,13 @@
 """bodies/: posed metric meshes with 15 joints, adults and children, Anny and SMPL backends."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from bodies import (
@@ -15,7 +17,7 @@ from bodies import (
 from bodies.joints import FRANKMOCAP49_INDEX, JOINT_INDEX, SKELETON_EDGES, bone_lengths
 from bodies.model import SEGMENTS, BodyModel, PosedBody, place_body
 from bodies.motion import load_amass, smpl_segment_rotations
-from bodies.poses import ACTIVITY_SAMPLERS, clip_to_limits, mouth_position
+from bodies.poses import ACTIVITY_SAMPLERS, _repeat, clip_to_limits, mouth_position, segment_rotations
 from tests.smpl_format import JOINTS_TPOSE, write_smpl_model
 
 # -- joints -------------------------------------------------------------------------------------
@@ -218,6 +220,77 @@ def test_same_seed_same_bodies(anny_model):
         np.testing.assert_array_equal(x.joints, y.joints)
         assert x.activity == y.activity and x.subject == y.subject
     assert not np.allclose(a[0].joints, c[0].joints)
+
+
+# -- same answers: the Anny wrapper's shortcuts (cached rest model, no mesh for what is not kept) ----------
+
+# sha256 (first 16 hex digits) of the vertices (float32) and joints (float64) of
+# PoseSampler.sample(np.random.default_rng(2026), _RECORDED_SUBJECT, activity), and the rng's next
+# uniform draw after it: recorded with the code before the shortcuts (a full Anny forward pass for
+# every batch, every candidate meshed), so these also pin the rng's consumption.
+_RECORDED_SUBJECT = Subject(age_years=9.0, sex="male", stature_m=1.33)
+_RECORDED_SAMPLES = {
+    "drinking": ("f0112860be4d7540", "f9b7e00df6e9835b", 0.35954611893234156),
+    "sitting": ("4d074f7e0661ec78", "7a730141a7a498ce", 0.17072977658825428),
+    "walking": ("9f344c779a65a3d5", "a168ad54124894e6", 0.6520981168659544),
+    "jumping": ("8637308895f2ff03", "60afada58c18db8b", 0.43974028393442544),
+}
+
+
+def _sha16(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("activity", sorted(_RECORDED_SAMPLES))
+def test_sampled_bodies_are_the_recorded_ones_bit_for_bit(anny_sampler, activity):
+    rng = np.random.default_rng(2026)
+    body = anny_sampler.sample(rng, _RECORDED_SUBJECT, activity)
+    vertices, joints, next_draw = _RECORDED_SAMPLES[activity]
+    assert (_sha16(body.vertices), _sha16(body.joints)) == (vertices, joints)
+    assert float(rng.random()) == next_draw  # the same draws, in the same order
+
+
+def _annys_own_forward(model, subjects, rotations):
+    """The straightforward reference: one full ``anny.Anny`` forward pass, nothing cached."""
+    phenotypes, scale = model._shape(subjects)
+    with torch.no_grad():
+        out = model._model(pose_parameters=model._pose_parameters(rotations), phenotype_kwargs=phenotypes)
+    out = {k: v.cpu().numpy() for k, v in out.items()}
+    rest_z = out["rest_vertices"][..., 2]
+    return (out["vertices"] * scale[:, None, None], model._joints(out, posed=True) * scale[:, None, None],
+            (rest_z.max(1) - rest_z.min(1)) * scale)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_anny_forward_is_annys_own_forward_bit_for_bit(anny_model, batch):
+    rng = np.random.default_rng(batch)
+    subject = SubjectSampler().sample(rng)
+    angles = [ACTIVITY_SAMPLERS["reaching"](rng) for _ in range(batch)]
+    rotations = segment_rotations(angles, _repeat(anny_model.rest_skeleton([subject]), batch))
+    expected = _annys_own_forward(anny_model, [subject] * batch, rotations)
+    for _ in range(2):  # computed, then from the cached rest model
+        for got, want in zip(anny_model.forward([subject], rotations), expected):
+            np.testing.assert_array_equal(got, want)
+    joints, statures = anny_model.forward_joints([subject], rotations)
+    np.testing.assert_array_equal(joints, expected[1])
+    np.testing.assert_array_equal(statures, expected[2])
+    index, vertices, joints, statures = anny_model.forward_chosen([subject], rotations, lambda j, s: batch - 1)
+    assert index == batch - 1
+    np.testing.assert_array_equal(vertices, expected[0][-1])  # the chosen body meshed alone: its row of the batch
+    np.testing.assert_array_equal(joints, expected[1])
+    np.testing.assert_array_equal(statures, expected[2])
+
+
+def test_cached_rest_shapes_cannot_be_changed_through_what_is_returned(anny_model):
+    subject = Subject(age_years=40.0, sex="male", stature_m=1.80)
+    first = anny_model.rest_skeleton([subject])
+    first.landmarks[:] = 0.0
+    first.elbow_hinge[:] = 0.0
+    again = anny_model.rest_skeleton([subject])
+    assert np.ptp(again.landmarks[..., 2]) > 1.5 and np.allclose(np.linalg.norm(again.elbow_hinge, axis=-1), 1.0)
+    out, _ = anny_model._run([subject], np.tile(np.eye(3), (1, len(SEGMENTS), 1, 1)))
+    with pytest.raises(ValueError, match="read-only"):
+        out["rest_vertices"][:] = 0.0
 
 
 def test_unknown_activity_and_angles_are_refused(anny_sampler):

@@ -1,6 +1,7 @@
 """Body velocities (bodies.velocities): closed-form checks of the differenced pose trajectory."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -128,3 +129,23 @@ def test_bad_motion_input_is_refused_naming_the_field(anny_sampler):
         vertex_velocities(anny_sampler, body, {"l_wing_flap": 10.0})
     with pytest.raises(BodyInputError, match="root_velocity_m_s"):
         vertex_velocities(anny_sampler, body, {}, root_velocity_m_s=(1.0, np.nan, 0.0))
+
+
+# sha256 (first 16 hex digits) of with_velocities(sampler, sampler.sample(rng, _RECORDED_SUBJECT, activity),
+# rng).vertex_velocities_m_s with rng = np.random.default_rng(2026), and the rng's next uniform draw
+# after both: recorded with the code before the Anny shortcuts (a full Anny forward pass per batch).
+_RECORDED_SUBJECT = Subject(age_years=9.0, sex="male", stature_m=1.33)
+_RECORDED_VELOCITIES = {
+    "drinking": ("f88c38624db45d41", 0.8026586252465906),
+    "sitting": ("34c63b4f8d8c2c42", 0.8267136201588152),
+    "walking": ("5e22b9417ba91fcc", 0.9461829725207951),
+    "jumping": ("ac3d772b4ed5109c", 0.3918329723107977),
+}
+
+
+@pytest.mark.parametrize("activity", sorted(_RECORDED_VELOCITIES))
+def test_velocities_are_the_recorded_ones_bit_for_bit(anny_sampler, activity):
+    rng = np.random.default_rng(2026)
+    moving = with_velocities(anny_sampler, anny_sampler.sample(rng, _RECORDED_SUBJECT, activity), rng)
+    digest = hashlib.sha256(np.ascontiguousarray(moving.vertex_velocities_m_s).tobytes()).hexdigest()[:16]
+    assert (digest, float(rng.random())) == _RECORDED_VELOCITIES[activity]
