@@ -92,6 +92,12 @@ PASSBAND_FRACTION = 0.8
 #: Samples of padding around each channel's echo window, covering the low-pass kernel's tails
 #: (tails beyond 48 samples are below 3e-5 of the peak).
 _WINDOW_PAD_SAMPLES = 48
+#: Positions per Embree call in ``FacetMesh.lit_facets``: bounds its (positions x facets) arrays.
+_LIT_BLOCK_POSITIONS = 64
+#: Relative slack of ``FacetMesh.facing``'s fast sign test (see there): over ten times its rounding bound.
+_FACING_SLACK = 1e-14
+#: Absolute slack added to it, for scales down in the subnormal range (where relative bounds fail).
+_TINY_SLACK = 1e-290
 
 
 def output_lowpass(frequencies_hz: np.ndarray, sample_rate_hz: float) -> np.ndarray:
@@ -159,6 +165,7 @@ class FacetMesh:
     centroids_m: np.ndarray = field(init=False, repr=False)
     max_edges_m: np.ndarray = field(init=False, repr=False)
     _intersector: object = field(default=None, init=False, repr=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)   # per-mesh derived arrays
 
     def __post_init__(self) -> None:
         vertices = np.asarray(self.vertices_m, dtype=float)
@@ -184,7 +191,8 @@ class FacetMesh:
         self.areas_m2 = 0.5 * doubled_area
         nondegenerate = doubled_area[:, None] > 0
         self.normals = np.divide(cross, doubled_area[:, None], out=np.zeros_like(cross), where=nondegenerate)
-        self.centroids_m = triangles.mean(axis=1)
+        # triangles.mean(axis=1) bit for bit (a sum of the three, in order, over 3), without its reduction's overhead
+        self.centroids_m = (triangles[:, 0] + triangles[:, 1] + triangles[:, 2]) / 3.0
         edges = triangles - np.roll(triangles, 1, axis=1)
         self.max_edges_m = np.sqrt(np.einsum("fkd,fkd->fk", edges, edges).max(axis=1))
         if not isinstance(self.open_surface, (bool, np.bool_)):
@@ -197,7 +205,7 @@ class FacetMesh:
 
         cross: (F, 3) the faces' unnormalised normals (twice the area, outward if wound right).
         """
-        n_open, n_misoriented = _edge_defects(self.faces, len(self.vertices_m))
+        n_open, n_misoriented = _edge_defects_cached(self.faces, len(self.vertices_m))
         if n_open:
             raise SimulationInputError(
                 f"mesh is open ({n_open} boundary edges): close it (e.g. trimesh.repair.fill_holes, after "
@@ -276,35 +284,156 @@ class FacetMesh:
         a cube of that size) and one ray per patch decides for every facing facet of the patch:
         about four times fewer rays at 2.5 cm on a body mesh, errors only along silhouettes.
         Meant for weak paths such as body-room multipath, where the exact test costs most.
+        The ray of a patch goes through the centroid of its facing facet of lowest index.
+
+        The positions are handled in blocks of ``_LIT_BLOCK_POSITIONS`` (one Embree call per
+        block); every facing test, ray and hit is the one a position-by-position loop would give
+        (``tests/test_body_echo.py`` keeps such a loop and checks the masks are identical).
 
         positions_m: (N, 3). Returns (N, F) bool.
         """
         positions = _as_points("positions_m", positions_m)
         lit = np.zeros((len(positions), self.n_faces), dtype=bool)
-        patch = None if patch_size_m is None else self.patches(patch_size_m)
-        for i, p in enumerate(positions):
-            to_facet = self.centroids_m - p
-            facing = np.einsum("ij,ij->i", to_facet, self.normals) < 0
-            if not facing.any():
-                continue
-            if patch is None:
-                cast = np.flatnonzero(facing)
-            else:  # one facing representative per patch
-                candidates = np.flatnonzero(facing)
-                _, first = np.unique(patch[candidates], return_index=True)
-                cast = candidates[first]
-            directions = to_facet[cast]
-            directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-            origins = np.broadcast_to(p, directions.shape)
-            hit = self.intersector.intersects_first(origins, directions)
-            seen = cast[hit == cast]
-            if patch is None:
-                lit[i, seen] = True
-            else:
-                visible_patch = np.zeros(patch.max() + 1, dtype=bool)
-                visible_patch[patch[seen]] = True
-                lit[i] = facing & visible_patch[patch]
+        grouping = None if patch_size_m is None else self._patch_grouping(patch_size_m)
+        for first in range(0, len(positions), _LIT_BLOCK_POSITIONS):
+            block = slice(first, first + _LIT_BLOCK_POSITIONS)
+            lit[block] = self._lit_block(positions[block], grouping)
         return lit
+
+    def _lit_block(self, positions: np.ndarray, grouping) -> np.ndarray:
+        """``lit_facets`` of (n, 3) positions, ``grouping`` from ``_patch_grouping`` or None (exact)."""
+        facing = self.facing(positions)
+        if grouping is None:
+            ray_position, cast = np.nonzero(facing)   # position-major, facets ascending: the loop's order
+        else:
+            patch, order, group_start = grouping
+            ray_position, cast = _first_of_each_group(facing[:, order], group_start)
+            cast = order[cast]   # the facing facet of lowest index of each patch
+        if len(cast) == 0:   # nothing faces any of these positions
+            return facing
+        # The same float64 arithmetic as one position at a time: centroid - p, divided by its norm
+        # (row by row, so the rays do not depend on which other positions share the call).
+        directions = self.centroids_m[cast] - positions[ray_position]
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        hit = self.intersector.intersects_first(positions[ray_position], directions)
+        seen = hit == cast
+        if grouping is None:
+            lit = np.zeros_like(facing)
+            lit[ray_position[seen], cast[seen]] = True
+            return lit
+        visible_patch = np.zeros((len(positions), group_start.size), dtype=bool)
+        visible_patch[ray_position[seen], patch[cast[seen]]] = True
+        return facing & visible_patch[:, patch]
+
+    def facing(self, positions_m: np.ndarray) -> np.ndarray:
+        """(N, F) bool: facet f faces position p, i.e. (centroid_f - p) . normal_f < 0.
+
+        The booleans are those of ``np.einsum("ij,ij->i", centroids_m - p, normals) < 0``, one
+        position at a time (degenerate facets, of zero normal, face nothing). They are computed as
+        centroid.normal - p.normal, one matrix product for all positions, with a bound on the
+        rounding error of both forms: c.n - p.n and the per-position sum each err by at most
+        4 u (|c|.|n| + |p|.|n|) (u = 2^-53: three products and their sum), and
+        |c|.|n| + |p|.|n| <= max_f |c_f|.|n_f| + sum|p| as |n| <= 1 per component. So wherever
+        the fast value's magnitude exceeds ``_FACING_SLACK`` (over ten times the sum of both
+        errors) times that scale, both have the exact value's sign. The few facets within the
+        slack (a plane that nearly passes through p) are computed the per-position way.
+
+        positions_m: (N, 3) metres, finite.
+        """
+        positions = np.asarray(positions_m, dtype=float).reshape(-1, 3)
+        centroid_dot_normal, scale = self._facing_terms()
+        scores = positions @ self.normals.T
+        np.subtract(centroid_dot_normal, scores, out=scores)   # in place: these arrays are large
+        slack = _FACING_SLACK * (scale + np.abs(positions).sum(axis=1, keepdims=True)) + _TINY_SLACK
+        facing = scores < -slack
+        unsure = np.abs(scores, out=scores) <= slack
+        if unsure.any():
+            rows, cols = np.nonzero(unsure)
+            to_facet = self.centroids_m[cols] - positions[rows]
+            facing[rows, cols] = np.einsum("ij,ij->i", to_facet, self.normals[cols]) < 0
+        return facing
+
+    def _facing_terms(self) -> tuple[np.ndarray, float]:
+        """((F,) centroid . normal, max_f |centroid_f| . |normal_f|), cached: ``facing``'s terms."""
+        terms = self._cache.get("facing")
+        if terms is None:
+            terms = (np.einsum("fd,fd->f", self.centroids_m, self.normals),
+                     float(np.einsum("fd,fd->f", np.abs(self.centroids_m), np.abs(self.normals)).max()))
+            self._cache["facing"] = terms
+        return terms
+
+    def slab_boxes(self, n_slabs: int, margin_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Bounding boxes of the mesh and of its faces in z slabs, for pruning segments before ray casting.
+
+        Returns (lo (3,), hi (3,), slab_lo (K, 3), slab_hi (K, 3)): the mesh's bounding box grown by
+        ``margin_m``; ``n_slabs`` equal z slabs between lo[2] and hi[2]; for each slab that a face's z
+        range reaches (K <= n_slabs, ascending z), the bounding box of those faces grown by ``margin_m``,
+        its z range clipped to the slab's (grown by ``margin_m``). A face of z range [zl, zh] reaches
+        slab [z0, z1] when zh >= z0 and zl <= z1. Conservative: every face lies in the boxes of the slabs
+        it reaches. Only minima, maxima and the margin's one addition: the numbers of a plain per-slab loop,
+        bit for bit (``tests/test_body_echo.py``), which the shadowing's pruning used before.
+
+        Computed once per (n_slabs, margin_m) and mesh; the arrays returned are copies.
+        n_slabs: >= 1. margin_m: >= 0, metres.
+        """
+        key = ("slab_boxes", int(n_slabs), float(margin_m))
+        boxes = self._cache.get(key)
+        if boxes is None:
+            boxes = _slab_boxes(self.vertices_m[self.faces], int(n_slabs), float(margin_m))
+            self._cache[key] = boxes
+        return tuple(array.copy() for array in boxes)
+
+    def _patch_grouping(self, patch_size_m: float):
+        """(patch (F,), order (F,), group_start (P,)) for ``patch_size_m``, cached.
+
+        ``order`` lists the facets by patch, ascending index within a patch (a stable sort), so
+        patch k's facets are order[group_start[k]: group_start[k + 1]] (to the end for the last).
+        """
+        key = ("patches", float(patch_size_m))
+        grouping = self._cache.get(key)
+        if grouping is None:
+            patch = self.patches(patch_size_m)
+            order = np.argsort(patch, kind="stable")
+            group_start = np.concatenate([[0], np.cumsum(np.bincount(patch))[:-1]])
+            grouping = (patch, order, group_start)
+            self._cache[key] = grouping
+        return grouping
+
+
+def _slab_boxes(triangles: np.ndarray, n_slabs: int, margin_m: float):
+    """``FacetMesh.slab_boxes`` of (F, 3, 3) triangles: each face's slabs found by bisection, then one
+    sorted reduction per slab instead of a pass over all faces per slab."""
+    face_lo = np.minimum(np.minimum(triangles[:, 0], triangles[:, 1]), triangles[:, 2])   # exact, as .min(axis=1)
+    face_hi = np.maximum(np.maximum(triangles[:, 0], triangles[:, 1]), triangles[:, 2])
+    lo = face_lo.min(axis=0) - margin_m
+    hi = face_hi.max(axis=0) + margin_m
+    edges = np.linspace(lo[2], hi[2], n_slabs + 1)   # slab k is [edges[k], edges[k + 1]]
+    first = np.searchsorted(edges[1:], face_lo[:, 2], side="left")        # lowest k with edges[k + 1] >= zl
+    last = np.searchsorted(edges[:-1], face_hi[:, 2], side="right") - 1   # highest k with edges[k] <= zh
+    count = np.maximum(last - first + 1, 0)
+    face = np.repeat(np.arange(len(triangles)), count)
+    slab = np.repeat(first, count) + np.arange(len(face)) - np.repeat(np.cumsum(count) - count, count)
+    order = np.argsort(slab, kind="stable")
+    slab, face = slab[order], face[order]
+    present, start = np.unique(slab, return_index=True)
+    slab_lo = np.minimum.reduceat(face_lo[face], start, axis=0) - margin_m
+    slab_hi = np.maximum.reduceat(face_hi[face], start, axis=0) + margin_m
+    slab_lo[:, 2] = np.maximum(slab_lo[:, 2], edges[present] - margin_m)
+    slab_hi[:, 2] = np.minimum(slab_hi[:, 2], edges[present + 1] + margin_m)
+    return lo, hi, slab_lo, slab_hi
+
+
+def _first_of_each_group(flags: np.ndarray, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the first True of each row within each group of consecutive columns.
+
+    flags: (N, F) bool; the groups are the columns from group_start[k] (ascending, from 0) to
+    the next start, each non-empty. Row-major order: by row, then by group.
+    """
+    n_columns = flags.shape[1]
+    column = np.where(flags, np.arange(n_columns, dtype=np.int32), np.int32(n_columns))
+    first = np.minimum.reduceat(column, group_start, axis=1)   # (N, groups); n_columns: none True
+    rows, _ = np.nonzero(first < n_columns)
+    return rows, first[first < n_columns].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -327,6 +456,24 @@ class BodyEcho:
     n_lit_facets: np.ndarray
     sample_rate_hz: float
     speed_of_sound_m_s: float
+
+
+#: Topologies (n_vertices, faces) found closed and consistently wound, most recent last: a posed body keeps
+#: its model's faces from frame to frame, so the edge sort runs once per topology, not once per frame.
+_CLOSED_TOPOLOGIES: list[tuple[int, np.ndarray]] = []
+_CLOSED_TOPOLOGIES_KEPT = 4
+
+
+def _edge_defects_cached(faces: np.ndarray, n_vertices: int) -> tuple[int, int]:
+    """``_edge_defects``, remembering the last few topologies that had none (compared element by element)."""
+    for known_vertices, known_faces in reversed(_CLOSED_TOPOLOGIES):
+        if known_vertices == n_vertices and known_faces.shape == faces.shape and np.array_equal(known_faces, faces):
+            return 0, 0
+    defects = _edge_defects(faces, n_vertices)
+    if defects == (0, 0):
+        _CLOSED_TOPOLOGIES.append((n_vertices, faces.copy()))
+        del _CLOSED_TOPOLOGIES[:-_CLOSED_TOPOLOGIES_KEPT]
+    return defects
 
 
 def _edge_defects(faces: np.ndarray, n_vertices: int) -> tuple[int, int]:

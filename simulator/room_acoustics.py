@@ -120,7 +120,7 @@ class RoomAcoustics:
             if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
                 raise SimulationInputError(f"max_order = {max_order!r}; give a non-negative integer or None (all orders).")
             leg_mask = paths.order[paths.leg_path] <= int(max_order)
-        box_lo, box_hi, slice_lo, slice_hi = _body_boxes(mesh)
+        box_lo, box_hi, slice_lo, slice_hi = mesh.slab_boxes(_BODY_SLICES, 1e-6)
         near = segments_near_body(paths.leg_start_m, paths.leg_end_m, box_lo, box_hi, slice_lo, slice_hi, leg_mask)
         candidates = np.flatnonzero(near)
         if len(candidates) == 0:
@@ -205,26 +205,3 @@ def _as_facet_mesh(body_mesh) -> FacetMesh:
     raise SimulationInputError(
         f"body_mesh is a {type(body_mesh).__name__}; pass a trimesh.Trimesh or a FacetMesh (room frame, metres)."
     )
-
-
-def _body_boxes(mesh: FacetMesh):
-    """Bounding box of the mesh and the bounding boxes of its faces in z slices (conservative)."""
-    triangles = mesh.vertices_m[mesh.faces]  # (F, 3, 3)
-    face_lo = triangles.min(axis=1)
-    face_hi = triangles.max(axis=1)
-    eps = 1e-6
-    lo = face_lo.min(axis=0) - eps
-    hi = face_hi.max(axis=0) + eps
-    edges = np.linspace(lo[2], hi[2], _BODY_SLICES + 1)
-    slice_lo, slice_hi = [], []
-    for z0, z1 in zip(edges[:-1], edges[1:]):
-        sel = (face_hi[:, 2] >= z0) & (face_lo[:, 2] <= z1)
-        if not sel.any():
-            continue
-        a = face_lo[sel].min(axis=0) - eps
-        b = face_hi[sel].max(axis=0) + eps
-        a[2] = max(a[2], z0 - eps)
-        b[2] = min(b[2], z1 + eps)
-        slice_lo.append(a)
-        slice_hi.append(b)
-    return lo, hi, np.array(slice_lo), np.array(slice_hi)

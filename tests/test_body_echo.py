@@ -324,3 +324,149 @@ def test_patches_group_the_facets_whose_centroids_share_a_cube():
     # a convex sphere hides nothing from outside: both tests light exactly the facing facets
     np.testing.assert_array_equal(exact, facing)
     np.testing.assert_array_equal(patched, facing)
+
+
+# -- visibility: the batched FacetMesh.lit_facets gives the answers of a plain loop, bit for bit --
+def reference_lit_facets(mesh, positions, patch_size_m=None):
+    """The plain definition, one position at a time (the implementation before batching): the facing test
+    per position, one ray per facing facet (or per patch: its facing facet of lowest index)."""
+    positions = np.atleast_2d(np.asarray(positions, float))
+    lit = np.zeros((len(positions), mesh.n_faces), dtype=bool)
+    patch = None if patch_size_m is None else mesh.patches(patch_size_m)
+    for i, p in enumerate(positions):
+        to_facet = mesh.centroids_m - p
+        facing = np.einsum("ij,ij->i", to_facet, mesh.normals) < 0
+        if not facing.any():
+            continue
+        cast = np.flatnonzero(facing)
+        if patch is not None:
+            _, first = np.unique(patch[cast], return_index=True)
+            cast = cast[first]
+        directions = to_facet[cast]
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        hit = mesh.intersector.intersects_first(np.broadcast_to(p, directions.shape), directions)
+        seen = cast[hit == cast]
+        if patch is None:
+            lit[i, seen] = True
+        else:
+            visible_patch = np.zeros(patch.max() + 1, dtype=bool)
+            visible_patch[patch[seen]] = True
+            lit[i] = facing & visible_patch[patch]
+    return lit
+
+
+def posed_body_like_mesh() -> FacetMesh:
+    """An ellipsoid, a sphere and a box (a torso, a head, an arm against the torso), room frame: parts hide
+    each other, and the box's faces are axis aligned (exact zeros in the facing test from their planes)."""
+    torso = trimesh.creation.icosphere(subdivisions=4, radius=0.25)
+    torso.apply_transform(np.diag([0.8, 0.6, 2.4, 1.0]))
+    head = trimesh.creation.icosphere(subdivisions=3, radius=0.11)
+    head.apply_translation([0.0, 0.0, 0.75])
+    arm = trimesh.creation.box(extents=[0.1, 0.1, 0.6])
+    arm.apply_translation([0.0, -0.2, 0.1])
+    body = trimesh.util.concatenate([torso, head, arm])
+    return FacetMesh(np.asarray(body.vertices) + [2.0, 1.5, 1.0], np.asarray(body.faces))
+
+
+def visibility_positions(mesh: FacetMesh, rng) -> np.ndarray:
+    """Transducer-like points around the mesh, wall-image-like far points, and points on facets' planes
+    (where the facing test's sign is decided by rounding: the batched test's exact fallback)."""
+    centre = mesh.centroids_m.mean(axis=0)
+    directions = rng.normal(size=(40, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    near = centre + directions * rng.uniform(0.6, 3.0, size=(40, 1))
+    far = centre + directions[:20] * rng.uniform(4.0, 12.0, size=(20, 1))
+    facets = rng.choice(mesh.n_faces, 30, replace=False)
+    in_plane = np.cross(mesh.normals[facets], rng.normal(size=(30, 3)))
+    on_planes = mesh.centroids_m[facets] + in_plane * (1.5 / np.linalg.norm(in_plane, axis=1, keepdims=True))
+    box_plane = np.array([[2.05, 0.2, 1.1], [2.05, -0.2, 1.4], [3.0, 1.25, 1.1]])   # the arm's x and y faces' planes
+    return np.vstack([near, far, on_planes, box_plane])
+
+
+def test_facing_is_the_per_position_einsum_bit_for_bit():
+    mesh = posed_body_like_mesh()
+    positions = visibility_positions(mesh, np.random.default_rng(0))
+    expected = np.stack([np.einsum("ij,ij->i", mesh.centroids_m - p, mesh.normals) < 0 for p in positions])
+    np.testing.assert_array_equal(mesh.facing(positions), expected)
+    # the fallback is exercised: some facets lie (nearly) in a position's plane
+    scores = np.stack([np.einsum("ij,ij->i", mesh.centroids_m - p, mesh.normals) for p in positions])
+    assert np.any(np.abs(scores) < 1e-14)
+
+
+@pytest.mark.parametrize("patch_size_m", [None, 0.025, 0.07])
+def test_lit_facets_equals_the_per_position_loop(patch_size_m):
+    mesh = posed_body_like_mesh()
+    positions = visibility_positions(mesh, np.random.default_rng(1))
+    expected = reference_lit_facets(mesh, positions, patch_size_m)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(mesh.lit_facets(positions, patch_size_m), expected)
+    # several blocks of positions (one Embree call each) and a single position give the same rows
+    import simulator.body_echo as body_echo
+
+    copies = body_echo._LIT_BLOCK_POSITIONS // len(positions) + 2
+    many = np.vstack([positions] * copies)
+    np.testing.assert_array_equal(mesh.lit_facets(many, patch_size_m), np.vstack([expected] * copies))
+    np.testing.assert_array_equal(mesh.lit_facets(positions[3], patch_size_m), expected[3:4])
+
+
+def test_lit_facets_of_a_posed_body_equal_the_per_position_loop(anny_sampler):
+    from bodies import Subject
+
+    body = anny_sampler.pose(Subject(age_years=30, sex="male", stature_m=1.75), {}, "standing", heading_rad=0.4)
+    mesh = FacetMesh(body.vertices.astype(float) + [2.0, 1.5, 0.0], body.faces)
+    positions = visibility_positions(mesh, np.random.default_rng(2))[::2]
+    for patch_size_m in (None, 0.025):
+        np.testing.assert_array_equal(mesh.lit_facets(positions, patch_size_m),
+                                      reference_lit_facets(mesh, positions, patch_size_m))
+
+
+def test_nothing_faces_a_position_gives_an_empty_mask():
+    mesh = merge(square([0.0, 0.0, 0.0], 0.1, [0.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(mesh.lit_facets([[0.0, 0.0, -1.0]], 0.05), np.zeros((1, 2), bool))
+    np.testing.assert_array_equal(mesh.lit_facets([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]), [[False, False], [True, True]])
+
+
+def reference_slab_boxes(mesh, n_slabs, eps):
+    """The plain per-slab loop (what simulator.room_acoustics computed before FacetMesh.slab_boxes)."""
+    triangles = mesh.vertices_m[mesh.faces]
+    face_lo, face_hi = triangles.min(axis=1), triangles.max(axis=1)
+    lo, hi = face_lo.min(axis=0) - eps, face_hi.max(axis=0) + eps
+    edges = np.linspace(lo[2], hi[2], n_slabs + 1)
+    slab_lo, slab_hi = [], []
+    for z0, z1 in zip(edges[:-1], edges[1:]):
+        sel = (face_hi[:, 2] >= z0) & (face_lo[:, 2] <= z1)
+        if not sel.any():
+            continue
+        a, b = face_lo[sel].min(axis=0) - eps, face_hi[sel].max(axis=0) + eps
+        a[2], b[2] = max(a[2], z0 - eps), min(b[2], z1 + eps)
+        slab_lo.append(a)
+        slab_hi.append(b)
+    return lo, hi, np.array(slab_lo), np.array(slab_hi)
+
+
+@pytest.mark.parametrize("n_slabs", [1, 8, 40])
+def test_slab_boxes_equal_the_per_slab_loop(n_slabs):
+    """FacetMesh.slab_boxes (cached, for the shadowing's pruning) gives the per-slab loop's numbers; with 40
+    slabs on the small sphere some slabs hold no face centre and many faces reach two slabs."""
+    flat = merge(square([0.0, 0.0, 1.0], 0.1, [0.0, 0.0, 1.0]))   # every face in one z plane
+    for mesh in (posed_body_like_mesh(), flat, FacetMesh.from_trimesh(sphere())):
+        expected = reference_slab_boxes(mesh, n_slabs, 1e-6)
+        for _ in range(2):   # computed, then from the cache
+            got = mesh.slab_boxes(n_slabs, 1e-6)
+            for g, e in zip(got, expected):
+                assert g.dtype == e.dtype and g.shape == e.shape
+                np.testing.assert_array_equal(g, e)
+            got[2][:] = 0.0   # the caller's copy: the cache is untouched
+
+
+def test_the_closed_mesh_check_remembers_only_closed_topologies():
+    closed = sphere()
+    FacetMesh.from_trimesh(closed)
+    FacetMesh.from_trimesh(closed)   # the same faces: remembered as closed
+    faces = np.array(closed.faces)
+    faces[7] = faces[7, ::-1]
+    for _ in range(2):   # a defect found each time, never remembered
+        with pytest.raises(SimulationInputError, match="wound inconsistently"):
+            FacetMesh(closed.vertices, faces)
+    with pytest.raises(SimulationInputError, match="mesh is open"):   # same faces, one fewer: a different topology
+        FacetMesh(closed.vertices, closed.faces[1:])
