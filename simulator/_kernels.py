@@ -751,22 +751,39 @@ def _unit_phasor(theta):
 
 
 @njit(cache=True, inline="always")
-def _lit_paths(lit_s, lit_r, faces, max_edges, dist_sv, dist_rv, scale, max_start, out):
-    """Facets lit by both ends whose delay bounds start before ``max_start`` samples, in increasing order, into
-    ``out``: returns how many."""
-    # written unconditionally and kept by advancing the count: no branch to mispredict on the scattered lit facets
-    # (``out`` has room for every facet plus one)
+def _exp_near_zero(x):
+    """exp(x), inline for |x| <= 2 (a path's decay exponent k_s times its delay shift, a few tenths at most unless the
+    shift wraps across the period): exp(x) = p(x / 8)^8, p the Taylor polynomial of degree 13 (truncation
+    (1/4)^14 / 14! < 1e-19 relative; the three squarings multiply p's rounding by 8: ~1e-15 relative). Beyond, libm's
+    exp. Why: a libm call per path is the slow part of the decay (it keeps the terms loop from overlapping
+    iterations)."""
+    if abs(x) > 2.0:
+        return math.exp(x)
+    u = 0.125 * x
+    p = 1.0 + u * (1.0 + u * (1.0 / 2.0 + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (1.0 / 720.0 + u * (
+        1.0 / 5040.0 + u * (1.0 / 40320.0 + u * (1.0 / 362880.0 + u * (1.0 / 3628800.0 + u * (1.0 / 39916800.0 + u * (
+            1.0 / 479001600.0 + u * (1.0 / 6227020800.0)))))))))))))
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@njit(cache=True, inline="always")
+def _lit_paths(words_s, words_r, out):
+    """Facets lit by both ends, in increasing order, into ``out``: returns how many. ``words_s``, ``words_r``: the
+    two ends' lit masks as bytes (0 or 1) packed eight facets a uint64 word, facet 8 j + k in byte k of word j
+    (little-endian), zero padded."""
     n = 0
-    for f in range(lit_s.shape[0]):
-        out[n] = f
-        n += lit_s[f] & lit_r[f]
-    m = 0
-    for e in range(n):
-        f = out[e]
-        first_m, _ = _facet_bounds(f, faces, max_edges, dist_sv, dist_rv)
-        out[m] = f
-        m += first_m * scale < max_start
-    return m
+    for j in range(words_s.shape[0]):
+        both = words_s[j] & words_r[j]
+        if both == 0:       # eight facets at once: a pair sees a tenth of a body's facets, in runs of indices
+            continue
+        # written unconditionally and kept by advancing the count: no branch to mispredict on the scattered lit
+        # facets (``out`` has room for every facet plus eight)
+        for k in range(8):
+            out[n] = 8 * j + k
+            n += np.int64((both >> np.uint64(8 * k)) & np.uint64(1))
+    return n
 
 
 @njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
@@ -797,18 +814,20 @@ def position_facet_terms(centroids, normals, facet_velocity, lit, positions, use
 
 
 @njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
-def moving_path_extents(faces, max_edges, along, lit, vertex_distance, pair_tx, pair_rx, pair_centre_hz,
+def moving_path_extents(faces, max_edges, along, lit_words, vertex_distance, pair_tx, pair_rx, pair_centre_hz,
                         pair_beta_hz_s, pair_node_spacing, speed_of_sound, sample_rate, max_start):
     """``moving_pair_extents`` (the same (P, 4) extents and (P,) counts, to rounding: a node index may differ by one
     where kappa / spacing rounds onto an integer, which ``deposit_moving_paths`` tolerates), batched, plus the
     paths it found: (E,) int32 facet indices, pair by pair in increasing order, pair p's at
     offsets[p]:offsets[p + 1] ((P + 1,) int64), for ``deposit_moving_paths`` not to search the lit masks again.
-    ``along``: ``position_facet_terms``' velocity components (a path's delay rate is the sum of its ends' over c)."""
+    ``along``: ``position_facet_terms``' velocity components (a path's delay rate is the sum of its ends' over c).
+    ``lit_words``: (n_positions, W) uint64, the (n_positions, F) bool lit masks zero padded to 8 W facets and
+    viewed as words (``_lit_paths``)."""
     n_pairs = pair_tx.shape[0]
     out = np.empty((n_pairs, 4))
     counts = np.zeros(n_pairs, dtype=np.int64)
     scale = sample_rate / speed_of_sound
-    facets = np.empty(faces.shape[0] + 1, dtype=np.int64)
+    facets = np.empty(8 * lit_words.shape[1] + 8, dtype=np.int64)
     offsets = np.zeros(n_pairs + 1, dtype=np.int64)
     paths = np.empty(max(faces.shape[0], 16), dtype=np.int32)
     for p in range(n_pairs):
@@ -816,17 +835,21 @@ def moving_path_extents(faces, max_edges, along, lit, vertex_distance, pair_tx, 
         along_r = along[pair_rx[p]]
         dist_sv = vertex_distance[pair_tx[p]]
         dist_rv = vertex_distance[pair_rx[p]]
-        n = _lit_paths(lit[pair_tx[p]], lit[pair_rx[p]], faces, max_edges, dist_sv, dist_rv, scale, max_start,
-                       facets)
-        if offsets[p] + n > paths.shape[0]:      # grow geometrically
-            grown = np.empty(max(2 * paths.shape[0], offsets[p] + n), dtype=np.int32)
+        n_lit = _lit_paths(lit_words[pair_tx[p]], lit_words[pair_rx[p]], facets)
+        if offsets[p] + n_lit > paths.shape[0]:      # grow geometrically
+            grown = np.empty(max(2 * paths.shape[0], offsets[p] + n_lit), dtype=np.int32)
             grown[:offsets[p]] = paths[:offsets[p]]
             paths = grown
         lo, hi, node_lo, node_hi = np.inf, -np.inf, np.inf, -np.inf
-        for e in range(n):
+        n = 0
+        for e in range(n_lit):
             f = facets[e]
-            paths[offsets[p] + e] = f
             first_m, last_m = _facet_bounds(f, faces, max_edges, dist_sv, dist_rv)
+            # the ``max_start`` test here, on the bounds computed once (nearly every lit facet passes it)
+            if first_m * scale >= max_start:
+                continue
+            paths[offsets[p] + n] = f
+            n += 1
             rate = (along_s[f] + along_r[f]) / speed_of_sound
             shift_s, _, kappa, _ = _band_terms(rate, pair_centre_hz[p], pair_beta_hz_s[p])
             lo = min(lo, first_m * scale + shift_s * sample_rate)
@@ -854,14 +877,16 @@ def _add_ramp_lanes(grid, row_start, lane, t, slope):
     for j in range(4):
         if 0 <= i + j < grid.shape[0]:
             for k in range(4):
-                grid[i + j, lane + k] += slope[k] * taps[j]
+                # unsigned indices (both are >= 0 here): no negative-index wraparound per lane, the four lanes
+                # one vector read-modify-write
+                grid[np.uintp(i + j), np.uintp(lane + k)] += slope[k] * taps[j]
 
 
 @njit(cache=True, inline="always")
 def _add_lanes(grid, i, lane, weights, value):
     if 0 <= i < grid.shape[0]:
         for k in range(4):
-            grid[i, lane + k] += weights[k] * value
+            grid[np.uintp(i), np.uintp(lane + k)] += weights[k] * value     # unsigned: as ``_add_ramp_lanes``
 
 
 @njit(cache=True)
@@ -930,6 +955,63 @@ def _deposit_triangle_lanes(grid, row_start, lane, ta, tb, tc, weights):
         _add_lanes(grid, i0 + m + 2, lane, weights, v)
 
 
+@njit(cache=True, inline="always")
+def _push_triangle(stack, stack_delays, stack_depth, top, a, b, c, ta, tb, tc, depth):
+    """Put the triangle of corners a, b, c ((x, y, z) tuples) and corner delays ta, tb, tc on the stack at ``top``."""
+    corners = (a, b, c)
+    for k in range(3):
+        for d in range(3):
+            stack[top, k, d] = corners[k][d]
+    stack_delays[top, 0], stack_delays[top, 1], stack_delays[top, 2] = ta, tb, tc
+    stack_depth[top] = depth
+    return top + 1
+
+
+@njit(cache=True, inline="always")
+def _next_moving_leaf(stack, stack_delays, stack_depth, top, normal, s, r, delay_scale, max_delay_error):
+    """``_next_leaf`` with weight 1, each triangle's corner delays (fine samples) carried on ``stack_delays``
+    ((_STACK_SIZE, 3)) instead of recomputed: a child's corners are its parent's corners and edge midpoints, whose
+    delays the parent's linearity test has computed from the same points with the same arithmetic. The same leaves,
+    delays and weights, with half the square roots (three edge midpoints per triangle, not three more corners)."""
+    nx, ny, nz = normal[0], normal[1], normal[2]
+    while top > 0:
+        top -= 1
+        depth = stack_depth[top]
+        p0 = (stack[top, 0, 0], stack[top, 0, 1], stack[top, 0, 2])
+        p1 = (stack[top, 1, 0], stack[top, 1, 1], stack[top, 1, 2])
+        p2 = (stack[top, 2, 0], stack[top, 2, 1], stack[top, 2, 2])
+        t0, t1, t2 = stack_delays[top, 0], stack_delays[top, 1], stack_delays[top, 2]
+        if depth < _MAX_DEPTH:
+            # delay at the edge midpoints against linear interpolation (scalars: no array per triangle tested)
+            m01 = (0.5 * (p0[0] + p1[0]), 0.5 * (p0[1] + p1[1]), 0.5 * (p0[2] + p1[2]))
+            m12 = (0.5 * (p1[0] + p2[0]), 0.5 * (p1[1] + p2[1]), 0.5 * (p1[2] + p2[2]))
+            m20 = (0.5 * (p2[0] + p0[0]), 0.5 * (p2[1] + p0[1]), 0.5 * (p2[2] + p0[2]))
+            t01 = (_distance(m01[0], m01[1], m01[2], s) + _distance(m01[0], m01[1], m01[2], r)) * delay_scale
+            t12 = (_distance(m12[0], m12[1], m12[2], s) + _distance(m12[0], m12[1], m12[2], r)) * delay_scale
+            t20 = (_distance(m20[0], m20[1], m20[2], s) + _distance(m20[0], m20[1], m20[2], r)) * delay_scale
+            worst = max(abs(t01 - 0.5 * (t0 + t1)), max(abs(t12 - 0.5 * (t1 + t2)), abs(t20 - 0.5 * (t2 + t0))))
+            if worst > max_delay_error:
+                # split into four by the edge midpoints; the children replace it on the stack (``_next_leaf``'s order)
+                top = _push_triangle(stack, stack_delays, stack_depth, top, p0, m01, m20, t0, t01, t20, depth + 1)
+                top = _push_triangle(stack, stack_delays, stack_depth, top, m01, p1, m12, t01, t1, t12, depth + 1)
+                top = _push_triangle(stack, stack_delays, stack_depth, top, m20, m12, p2, t20, t12, t2, depth + 1)
+                top = _push_triangle(stack, stack_delays, stack_depth, top, m01, m12, m20, t01, t12, t20, depth + 1)
+                continue
+        cx = (p0[0] + p1[0] + p2[0]) / 3.0
+        cy = (p0[1] + p1[1] + p2[1]) / 3.0
+        cz = (p0[2] + p1[2] + p2[2]) / 3.0
+        dist_s = _distance(cx, cy, cz, s)
+        dist_r = _distance(cx, cy, cz, r)
+        if dist_s < 1e-9 or dist_r < 1e-9:
+            continue
+        cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
+        cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
+        if cos_s <= 0.0 or cos_r <= 0.0:
+            continue
+        return top, t0, t1, t2, 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r), True
+    return 0, 0.0, 0.0, 0.0, 0.0, False
+
+
 @njit(cache=True, fastmath=_REASSOCIATE, error_model="numpy")
 def deposit_moving_paths(vertices, faces, normals, areas, max_edges, reflection, facet_gains, use_facet_gains,
                          distance, along, facing, paths, path_start, path_count, positions, vertex_distance,
@@ -943,13 +1025,15 @@ def deposit_moving_paths(vertices, faces, normals, areas, max_edges, reflection,
     ``facing``: ``position_facet_terms``' (each end's centroid distance, velocity component and facing cosine).
 
     Differences, all rounding: exp(j theta) is ``_unit_phasor``'s (|theta| is a few hundred rad at most: errs by
-    ~1e-13 rad, as theta's own rounding does); a path whose node kappa / spacing rounds onto the
-    next integer differently from ``moving_path_extents`` is clamped into the grid's columns with its fraction
-    taken from the clamped node (the same interpolation, extrapolated by a rounding error).
+    ~1e-13 rad, as theta's own rounding does); the decay's exp is ``_exp_near_zero``'s (~1e-15 relative); a split
+    facet's corner delays are ``vertex_distance``'s sums and its sub-triangles' are carried from their parents'
+    linearity tests (``_next_moving_leaf``), the same distances computed once; a path whose node kappa / spacing
+    rounds onto the next integer differently from ``moving_path_extents`` is clamped into the grid's columns with
+    its fraction taken from the clamped node (the same interpolation, extrapolated by a rounding error).
     """
     stack = np.empty((_STACK_SIZE, 3, 3))
+    stack_delays = np.empty((_STACK_SIZE, 3))
     stack_depth = np.empty(_STACK_SIZE, dtype=np.int64)
-    triangle = np.empty((3, 3))
     scale = sample_rate / speed_of_sound
     delay_scale = scale * oversampling
     last_column = grid.shape[1] // 2 - 2
@@ -980,7 +1064,7 @@ def deposit_moving_paths(vertices, faces, normals, areas, max_edges, reflection,
                 tau_s = (dist_s + dist_r) / speed_of_sound
                 moved = tau_s + shift_s
                 moved -= period_s * math.floor(moved / period_s)
-                amplitude *= math.exp(decay_per_s * (moved - tau_s))
+                amplitude *= _exp_near_zero(decay_per_s * (moved - tau_s))
             position = kappa / node_spacing
             column = int(math.floor(position)) - first_node
             column = min(max(column, 0), last_column)
@@ -1006,14 +1090,15 @@ def deposit_moving_paths(vertices, faces, normals, areas, max_edges, reflection,
             w = (weights[e, 0], weights[e, 1], weights[e, 2], weights[e, 3])
             if split[e]:
                 for k in range(3):
+                    v = faces[f, k]
                     for d in range(3):
-                        triangle[k, d] = vertices[faces[f, k], d]
-                stack[0] = triangle
+                        stack[0, k, d] = vertices[v, d]
+                    stack_delays[0, k] = (dist_sv[v] + dist_rv[v]) * delay_scale    # the vertices' distances
                 stack_depth[0] = 0
                 top = 1
                 while top > 0:
-                    top, t0, t1, t2, leaf, found = _next_leaf(stack, stack_depth, top, normals[f], 1.0, s, r,
-                                                              delay_scale, max_delay_error)
+                    top, t0, t1, t2, leaf, found = _next_moving_leaf(stack, stack_delays, stack_depth, top,
+                                                                     normals[f], s, r, delay_scale, max_delay_error)
                     if found:
                         _deposit_triangle_lanes(grid, grid_start, columns[e], t0 + shifts[e], t1 + shifts[e],
                                                 t2 + shifts[e], (w[0] * leaf, w[1] * leaf, w[2] * leaf, w[3] * leaf))

@@ -104,7 +104,16 @@ into its ``oversampling`` phases g_q[m] = grid[m * oversampling + q],
 (a decimation-in-time FFT's first stage, exact), so each node costs ``oversampling`` FFTs of the window's length
 and none of L. These reorder float64 roundings only (reassociated sums, the phase exp(j theta) by reduction and
 polynomial, |theta| <= a few hundred rad): ``tests/test_motion_echo.py`` holds the echo within 1e-9 of its peak of
-the straightforward form (unbatched kernels, one FFT of length L per node).
+the straightforward form (unbatched kernels, one FFT of length L per node) with the same window.
+
+The window: every stream's responses are synthesised over one window of ``window`` samples (FFTs of that length,
+circular), its length the smallest even one >= the longest stream's span plus pads whose FFTs are fast (factors 2, 3,
+5, 7, 11: ``_even_fast_length``; a fast odd length plus one would carry a large prime into every FFT). The output
+depends on that length beyond rounding: ``tests/test_motion_echo.py`` holds the echo of its two spheres, with this
+length and with the first rule's (a fast real length, plus one where odd), within 5e-3 of its peak of a window four
+times as long. That is not a general bound: the radial-motion test's sphere moves by more (its kernel's peak stays
+within 1 mm), and the cause (tails of the responses in the circular window, or another dependence on the length) is not
+established.
 
 What the fast method leaves out, against the exact method (measured with ``tests/test_motion_echo.py``'s sphere of
 radius 0.15 m at 1.5 m from a monostatic pair; error = energy of the difference of the deconvolved kernels over
@@ -441,6 +450,13 @@ def _delay_decay_rates(response_filter, chirp_plan: ChirpPlan) -> np.ndarray:
     return np.where(np.isfinite(rates), rates, 0.0)
 
 
+def _even_fast_length(n: int) -> int:
+    """The smallest even length >= n whose complex FFTs are fast (factors 2, 3, 5, 7, 11 only): twice
+    ``scipy.fft.next_fast_len(ceil(n / 2))``. (A fast length made even by adding one can bring a large prime into
+    every FFT: 6561 = 3^8 becomes 6562 = 2 * 17 * 193.)"""
+    return 2 * scipy.fft.next_fast_len(-(-int(n) // 2), real=False)
+
+
 def _fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, channels, gains, pair_speakers, reflection,
                facet_gains, chirp_plan: ChirpPlan, c, oversampling, max_delay_error_s, phase_tolerance_rad,
                response_filter) -> None:
@@ -466,9 +482,12 @@ def _fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, channels, gai
     max_start = float(n_samples + _WINDOW_PAD_SAMPLES)   # as the static echo: nothing starting after the period
     distance, along, facing = _kernels.position_facet_terms(mesh.centroids_m, mesh.normals, facet_velocity, lit,
                                                             positions, used)
+    # the lit masks eight facets a word, for the kernel to skip the (many) runs of facets unlit for a pair at once
+    lit_bytes = np.zeros((len(positions), -(-mesh.n_faces // 8) * 8), dtype=np.uint8)
+    lit_bytes[:, :mesh.n_faces] = lit
     extents, counts, paths, path_offsets = _kernels.moving_path_extents(
-        mesh.faces, mesh.max_edges_m, along, lit, vertex_distance, pair_tx, pair_rx, centre_hz[pair_speakers],
-        beta_hz_s[pair_speakers], node_spacing[pair_speakers], c, fs, max_start)
+        mesh.faces, mesh.max_edges_m, along, lit_bytes.view(np.uint64), vertex_distance, pair_tx, pair_rx,
+        centre_hz[pair_speakers], beta_hz_s[pair_speakers], node_spacing[pair_speakers], c, fs, max_start)
     live = counts > 0
     if not np.any(live):
         return
@@ -488,8 +507,7 @@ def _fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, channels, gai
         lo = int(np.floor(extents[mine, 0].min() - spread)) - 2 * _WINDOW_PAD_SAMPLES
         hi = int(np.ceil(extents[mine, 1].max() + spread)) + 2 * _WINDOW_PAD_SAMPLES
         plans.append((mine, s, first_node, last_node, lo, hi))
-    window = scipy.fft.next_fast_len(max(hi - lo for *_, lo, hi in plans) + _WINDOW_PAD_SAMPLES + 1, real=True)
-    window += window % 2
+    window = _even_fast_length(max(hi - lo for *_, lo, hi in plans) + _WINDOW_PAD_SAMPLES + 1)
     n_freq = window // 2 + 1
     f_hz = np.arange(n_freq) * fs / window
     fine = window * oversampling
