@@ -95,7 +95,7 @@ facet velocity's component along each leg, each facing cosine) is computed once 
 (``_kernels.position_facet_terms``): a position ends many paths (a speaker with every microphone and microphone
 image). ``_kernels.moving_path_extents`` searches each pair's lit facets once, returning their list with the pairs'
 delay and node extents; ``_kernels.deposit_moving_paths`` deposits those paths, computing every path's terms in one
-pass and its facet in a second (the arithmetic of ``deposit_moving_pairs``, the reference form kept beside it). Of
+pass and its facet in a second (the arithmetic of the unbatched reference form, kept in ``tests/motion_echo_reference.py``). Of
 the fine grid's spectrum (length L = window * oversampling) only the bins below fs / 2 are used; with the grid split
 into its ``oversampling`` phases g_q[m] = grid[m * oversampling + q],
 

@@ -236,10 +236,11 @@ def _reference_fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, cha
                          reflection, facet_gains, chirp_plan, c, oversampling, max_delay_error_s, phase_tolerance_rad,
                          response_filter, window_length=None):
     """``motion_echo._fast_echo`` as first written (issue 14): the lit masks searched pair by pair by the unbatched
-    kernels (``moving_pair_extents``, ``deposit_moving_pairs``), one complex FFT of the whole fine grid per node;
+    kernels (``tests/motion_echo_reference.py``), one complex FFT of the whole fine grid per node;
     the window's length by ``window_length`` (default ``motion_echo._even_fast_length``, today's rule)."""
     from simulator import motion_echo
     from simulator import _kernels
+    from tests import motion_echo_reference
     from simulator.body_echo import _WINDOW_PAD_SAMPLES, output_lowpass
     from simulator.motion_echo import _delay_decay_rates, curvature_node_spacing
     n_samples = out.shape[1]
@@ -260,7 +261,7 @@ def _reference_fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, cha
     facet_velocity = np.ascontiguousarray(velocities[mesh.faces].mean(axis=1))
     lit = np.ascontiguousarray(lit)
     max_start = float(n_samples + _WINDOW_PAD_SAMPLES)
-    extents, counts = _kernels.moving_pair_extents(
+    extents, counts = motion_echo_reference.moving_pair_extents(
         mesh.faces, mesh.centroids_m, mesh.max_edges_m, facet_velocity, lit, positions, vertex_distance, pair_tx,
         pair_rx, centre_hz[pair_speakers], beta_hz_s[pair_speakers], node_spacing[pair_speakers], c, fs, max_start)
     live = counts > 0
@@ -293,7 +294,7 @@ def _reference_fast_echo(out, mesh, velocities, positions, lit, pairs, n_tx, cha
     for g, (mine, s, first_node, last_node, lo, hi) in enumerate(plans):
         n_nodes = last_node - first_node + 1
         grid = np.zeros((fine, n_nodes), dtype=complex)
-        _kernels.deposit_moving_pairs(
+        motion_echo_reference.deposit_moving_pairs(
             mesh.vertices_m, mesh.faces, mesh.normals, mesh.areas_m2, mesh.centroids_m, mesh.max_edges_m, reflection,
             gains_of, facet_velocity, lit, positions, vertex_distance, pair_tx[mine], pair_rx[mine],
             np.ascontiguousarray(gains[mine], dtype=float), centre_hz[s], beta_hz_s[s], node_spacing[s], decay[s],
