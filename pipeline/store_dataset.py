@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
+from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS, array_names
 from simulator.store_integrity import check_chunks_present, check_row_written, done_rooms, read_checked, read_room_rows
 
 # Arrays returned per frame and the dtype they are given.
@@ -139,7 +139,7 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
             arrays[name] = rows
             return rows[row]
         rows = arrays[name]
-        row = frame - room * self.frames_per_room if len(rows) == self.frames_per_room else 0
+        row = frame - room * self.frames_per_room if name in array_names()[0] else 0     # per-frame or per-room
         check_row_written(rows, row, self.url, name, frame, root=self._open())
         return rows[row]
 

@@ -235,11 +235,7 @@ def read_checked(root, url: str, name: str, frames, arrays: dict | None = None) 
     ``arrays``: an optional cache of opened arrays (name -> zarr array).
     """
     layout = _layout(root)
-    array = arrays.get(name) if arrays is not None else None
-    if array is None:
-        array = root[name]
-        if arrays is not None:
-            arrays[name] = array
+    array = _opened(root, name, arrays)
     single = np.ndim(frames) == 0
     try:
         values = array[int(frames)] if single else np.asarray(array[:])[np.asarray(frames, dtype=int)]
@@ -256,10 +252,7 @@ def read_checked(root, url: str, name: str, frames, arrays: dict | None = None) 
     bad = _unwritten(values[None] if single else values, layout.version)
     if bad.any():
         frame = int(frames) if single else int(np.asarray(frames)[np.flatnonzero(bad)[0]])
-        room = frame // layout.frames_per_room
-        damage = [Damage(name, room, frame, frame, f"holds {_fill_text(array.dtype)}, the value of places never "
-                                                   "written, although the room is flagged done")]
-        raise StoreDamagedError(describe_damage(url, damage), damage)
+        _raise_unwritten(url, name, frame, array.dtype, layout)
     return values
 
 
@@ -274,11 +267,7 @@ def read_room_rows(root, url: str, name: str, room: int, frame: int, arrays: dic
     row holds fill values; other frames' fill values are not this frame's damage (check them when read).
     """
     layout = _layout(root)
-    array = arrays.get(name) if arrays is not None else None
-    if array is None:
-        array = root[name]
-        if arrays is not None:
-            arrays[name] = array
+    array = _opened(root, name, arrays)
     lo, hi = layout.extent(name, int(room))
     try:
         rows = np.asarray(array[lo:hi])
@@ -296,10 +285,24 @@ def check_row_written(rows: np.ndarray, row: int, url: str, name: str, frame: in
     """Raise :class:`StoreDamagedError` when ``rows[row]`` (frame ``frame`` of array ``name``) holds fill values."""
     layout = layout if layout is not None else _layout(root)
     if _unwritten(rows[row][None], layout.version).any():
-        room = frame // layout.frames_per_room
-        damage = [Damage(name, room, frame, frame, f"holds {_fill_text(rows.dtype)}, the value of places never "
-                                                   "written, although the room is flagged done")]
-        raise StoreDamagedError(describe_damage(url, damage), damage)
+        _raise_unwritten(url, name, frame, rows.dtype, layout)
+
+
+def _opened(root, name: str, arrays: dict | None):
+    """Array ``name`` of ``root``, from (and kept in) the reader's cache ``arrays`` of opened arrays when given."""
+    array = arrays.get(name) if arrays is not None else None
+    if array is None:
+        array = root[name]
+        if arrays is not None:
+            arrays[name] = array
+    return array
+
+
+def _raise_unwritten(url: str, name: str, frame: int, dtype, layout: _Layout) -> None:
+    """Frame ``frame`` of array ``name`` holds fill values although its room is flagged done: that damage, raised."""
+    damage = [Damage(name, frame // layout.frames_per_room, frame, frame,
+                     f"holds {_fill_text(dtype)}, the value of places never written, although the room is flagged done")]
+    raise StoreDamagedError(describe_damage(url, damage), damage)
 
 
 def _read_by_room(array, name: str, url: str, frames: np.ndarray, layout: _Layout) -> np.ndarray:
