@@ -36,13 +36,14 @@ real rig's unknown gain is gone and amplitudes are in the synthetic range.
 """
 from __future__ import annotations
 
-from core.errors import DamagedDataError, InputError
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from core.errors import DamagedDataError, InputError
 from pipeline.deconvolution import normalize_kernels
 from pipeline.grid import VoxelGrid
 
@@ -122,6 +123,9 @@ class DataError(InputError):
     """Training / evaluation data is missing, malformed or does not fit the network's config."""
 
 
+_IDENTITY = np.eye(4)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # One frame
 def _fit_kernels(kernels: np.ndarray, samples: int, where: str) -> np.ndarray:
@@ -176,11 +180,18 @@ def frame_grid(config, cam_to_world=None, grid_center_m: Sequence[float] | None 
     """
     shape, size = tuple(config.grid_shape), float(config.voxel_size_m)
     center = np.asarray(config.grid_center_m if grid_center_m is None else grid_center_m, dtype=float)
-    known_pose = cam_to_world is not None and not np.allclose(cam_to_world, np.eye(4))
+    known_pose = cam_to_world is not None and not (   # np.allclose(cam_to_world, I), without its per-frame overhead
+        np.abs(np.asarray(cam_to_world, float) - _IDENTITY) <= 1e-8 + 1e-5 * _IDENTITY).all()
     if config.grid_placement == "floor" and known_pose:
         return VoxelGrid.from_camera_pose(np.asarray(cam_to_world, float), center_distance_m=float(center[2]),
                                           shape=shape, voxel_size_m=size)
-    return VoxelGrid.centered_at(center, shape=shape, voxel_size_m=size)
+    return VoxelGrid(shape, size, _centered_pose(tuple(center.tolist()), shape, size).copy())
+
+
+@functools.lru_cache(maxsize=16)
+def _centered_pose(center_m: tuple, shape: tuple, voxel_size_m: float) -> np.ndarray:
+    """``VoxelGrid.centered_at(...).grid_to_camera``, computed once per grid: most frames share one (callers copy)."""
+    return VoxelGrid.centered_at(center_m, shape=shape, voxel_size_m=voxel_size_m).grid_to_camera
 
 
 def _to_numpy(value) -> np.ndarray:

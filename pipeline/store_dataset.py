@@ -23,8 +23,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS, array_names
-from simulator.store_integrity import check_chunks_present, check_row_written, done_rooms, read_checked, read_room_rows
+from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
+from simulator.store_integrity import check_chunks_present, done_rooms, read_checked, read_room_arrays
 
 # Arrays returned per frame and the dtype they are given.
 _FIELDS = {
@@ -74,6 +74,7 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         if missing:
             raise StoreFormatError(f"{self.url}: arrays {missing} are missing; regenerate the store")
         self.attrs = dict(root.attrs)
+        self._bundle = tuple(_FIELDS) + (("occluded",) if "occluded" in root else ())   # what a training frame reads
         done = done_rooms(root, self.url)
         check_chunks_present(root, self.url, done)   # one listing of the store's keys
         per_room = int(self.attrs["frames_per_room"])
@@ -103,7 +104,7 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         self.cached_rooms = max(1, int(cached_rooms))
         self._root = None
         self._arrays: dict = {}
-        self._rooms: OrderedDict = OrderedDict()    # room -> {array name: (decoded rows of the room)}
+        self._rooms: OrderedDict = OrderedDict()    # room -> {array name: RoomRows}
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -135,13 +136,10 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
         else:
             self._rooms.move_to_end(room)
         if name not in arrays:
-            rows, row = read_room_rows(self._open(), self.url, name, room, frame, self._arrays)
-            arrays[name] = rows
-            return rows[row]
-        rows = arrays[name]
-        row = frame - room * self.frames_per_room if name in array_names()[0] else 0     # per-frame or per-room
-        check_row_written(rows, row, self.url, name, frame, root=self._open())
-        return rows[row]
+            # a frame reads every array of the bundle: fetched together on the room's first frame
+            names = [n for n in self._bundle if n not in arrays] if name in self._bundle else [name]
+            arrays.update(read_room_arrays(self._open(), self.url, names, room, frame, self._arrays))
+        return arrays[name].row(frame)
 
     def __getitem__(self, i: int) -> dict:
         f = int(self.frames[i])

@@ -22,6 +22,7 @@ values cannot be told from zeros.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, replace
 
@@ -31,7 +32,7 @@ from core.errors import DamagedDataError
 from simulator.store_format import array_names
 
 __all__ = ["REPAIR_HINT", "Damage", "StoreDamagedError", "check_chunks_present", "describe_damage", "done_flags",
-           "done_rooms", "find_damage", "read_checked", "read_room_rows", "check_row_written"]
+           "done_rooms", "find_damage", "read_checked", "read_room_arrays", "read_room_rows", "RoomRows"]
 
 REPAIR_HINT = ("list the damage with `python -m simulator.generate --verify {url}` and regenerate the damaged "
                "rooms with `python -m simulator.generate --repair {url}`")
@@ -252,19 +253,42 @@ def read_checked(root, url: str, name: str, frames, arrays: dict | None = None) 
     bad = _unwritten(values[None] if single else values, layout.version)
     if bad.any():
         frame = int(frames) if single else int(np.asarray(frames)[np.flatnonzero(bad)[0]])
-        _raise_unwritten(url, name, frame, array.dtype, layout)
+        _raise_unwritten(url, name, frame, array.dtype, layout.frames_per_room)
     return values
 
 
-def read_room_rows(root, url: str, name: str, room: int, frame: int, arrays: dict | None = None
-                   ) -> tuple[np.ndarray, int]:
+@dataclass(frozen=True)
+class RoomRows:
+    """One done room's decoded rows of one array, kept by a reader for the room's frames (:func:`read_room_rows`).
+
+    ``unwritten`` flags the rows holding fill values, found once when the room is decoded; :meth:`row` raises
+    the damage of the frame asked for, so each frame's damage is still reported when (and only when) it is read.
+    """
+
+    url: str
+    name: str
+    rows: np.ndarray            # (frames_per_room, ...) for a per-frame array, (1, ...) for a per-room one
+    unwritten: np.ndarray       # (len(rows),) bool
+    first_frame: int            # the room's first frame
+    per_frame: bool
+    frames_per_room: int
+
+    def row(self, frame: int) -> np.ndarray:
+        """The row of ``frame`` (a frame of this room), or :class:`StoreDamagedError` when it holds fill values."""
+        i = int(frame) - self.first_frame if self.per_frame else 0
+        if self.unwritten[i]:
+            _raise_unwritten(self.url, self.name, int(frame), self.rows.dtype, self.frames_per_room)
+        return self.rows[i]
+
+
+def read_room_rows(root, url: str, name: str, room: int, frame: int, arrays: dict | None = None) -> RoomRows:
     """The decoded rows of one done ``room`` of array ``name`` (its frames, or its one row of a per-room
-    array) and the row index of ``frame`` in them; the rows are a reader's cache for the room's frames.
+    array): a reader's cache for the room's frames (:class:`RoomRows`).
 
     One chunk read serves every frame of the room: a single-frame read decodes the room's whole chunk
     anyway (chunks hold one room), so readers that cache the rows decode it once, not once per frame.
-    Raises :class:`StoreDamagedError` naming ``frame`` when the chunk does not decode or that frame's
-    row holds fill values; other frames' fill values are not this frame's damage (check them when read).
+    Raises :class:`StoreDamagedError` naming ``frame`` when the chunk does not decode; fill values are
+    raised by :meth:`RoomRows.row`, for the frame read.
     """
     layout = _layout(root)
     array = _opened(root, name, arrays)
@@ -275,17 +299,35 @@ def read_room_rows(root, url: str, name: str, room: int, frame: int, arrays: dic
         damage = [replace(d, first_frame=int(frame), last_frame=int(frame))
                   for d in _room_read_damage(array, name, int(room), layout)]
         raise StoreDamagedError(describe_damage(url, damage), damage) from None
-    row = int(frame) - lo if name in layout.frame_names else 0
-    check_row_written(rows, row, url, name, int(frame), layout)
-    return rows, row
+    return _room_rows(url, name, rows, int(room), layout)
 
 
-def check_row_written(rows: np.ndarray, row: int, url: str, name: str, frame: int, layout: _Layout | None = None,
-                      root=None) -> None:
-    """Raise :class:`StoreDamagedError` when ``rows[row]`` (frame ``frame`` of array ``name``) holds fill values."""
-    layout = layout if layout is not None else _layout(root)
-    if _unwritten(rows[row][None], layout.version).any():
-        _raise_unwritten(url, name, frame, rows.dtype, layout)
+def read_room_arrays(root, url: str, names, room: int, frame: int, arrays: dict | None = None
+                     ) -> dict[str, RoomRows]:
+    """:func:`read_room_rows` of several arrays of one room, {name: RoomRows}: their chunks fetched and decoded
+    concurrently, in one call into zarr's event loop (a frame reads some sixteen arrays, and each call costs about a
+    millisecond however small its chunk). When any of them fails, they are read one by one, which names the damage."""
+    from zarr.core.sync import sync as zarr_sync
+
+    layout = _layout(root)
+    names = list(names)
+    opened = [_opened(root, name, arrays) for name in names]
+    extents = [layout.extent(name, int(room)) for name in names]
+
+    async def fetch():
+        return await asyncio.gather(*[array.async_array.getitem(slice(lo, hi))
+                                      for array, (lo, hi) in zip(opened, extents)])
+
+    try:
+        decoded = zarr_sync(fetch())
+    except Exception:  # noqa: BLE001 - damage (or anything else): the one-by-one reads say which
+        return {name: read_room_rows(root, url, name, room, frame, arrays) for name in names}
+    return {name: _room_rows(url, name, np.asarray(rows), int(room), layout) for name, rows in zip(names, decoded)}
+
+
+def _room_rows(url: str, name: str, rows: np.ndarray, room: int, layout: _Layout) -> RoomRows:
+    return RoomRows(url, name, rows, _unwritten(rows, layout.version), room * layout.frames_per_room,
+                    name in layout.frame_names, layout.frames_per_room)
 
 
 def _opened(root, name: str, arrays: dict | None):
@@ -298,9 +340,9 @@ def _opened(root, name: str, arrays: dict | None):
     return array
 
 
-def _raise_unwritten(url: str, name: str, frame: int, dtype, layout: _Layout) -> None:
+def _raise_unwritten(url: str, name: str, frame: int, dtype, frames_per_room: int) -> None:
     """Frame ``frame`` of array ``name`` holds fill values although its room is flagged done: that damage, raised."""
-    damage = [Damage(name, frame // layout.frames_per_room, frame, frame,
+    damage = [Damage(name, frame // frames_per_room, frame, frame,
                      f"holds {_fill_text(dtype)}, the value of places never written, although the room is flagged done")]
     raise StoreDamagedError(describe_damage(url, damage), damage)
 
