@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from bodies.errors import BodyInputError
 from bodies.joints import JOINT_NAMES
 from bodies.model import (
     REST_LANDMARKS, SEGMENT_INDEX, BodyModel, RestSkeleton, local_rotations, split_rotation,
@@ -59,6 +60,10 @@ _SEGMENT_BONES = {
 }
 
 
+#: Anny's skinning methods (``anny.Anny(skinning_method=...)``): plain-torch linear blend skinning, Warp's
+#: kernel of the same, and dual quaternions.
+SKINNING_METHODS = ("lbs", "warp_lbs", "dqs")
+
 def anny_age_parameter(age_years: np.ndarray | float) -> np.ndarray:
     """Anny's age phenotype for an age in years (see the module docstring)."""
     return np.interp(age_years, _AGE_ANCHOR_YEARS, _AGE_ANCHOR_PARAMETER)
@@ -83,7 +88,11 @@ def elbow_hinges(shoulders: np.ndarray, elbows: np.ndarray, wrists: np.ndarray,
 class AnnyBodyModel(BodyModel):
     """Anny behind :class:`bodies.model.BodyModel`.
 
-    Build one per process: the first build compiles Warp kernels (~50 s, cached on disk after).
+    Build one per process. Skinning is Anny's plain-torch linear blend skinning (``skinning="lbs"``), not its
+    default Warp kernel (``"warp_lbs"``): the two agree to float64 rounding (a few 1e-16 m), the Warp one is
+    faster per body (about 1.5 against 4 ms on one CPU thread; a frame of generation skins about four bodies),
+    but loading Warp costs every process about 120 MB of memory and a first build that compiles its kernels;
+    a generation worker then stays under 1 GB. ``"warp_lbs"`` (or ``"dqs"``) is Anny's too, for whoever wants it.
 
     What depends on the subjects alone (the rest model: phenotype blendshapes, rest skeleton) is
     kept for the last few subject batches, so posing a subject again runs only the forward
@@ -92,10 +101,13 @@ class AnnyBodyModel(BodyModel):
 
     name = "anny"
 
-    def __init__(self, device: str = "cpu"):
-        import anny  # the import itself initialises Warp
+    def __init__(self, device: str = "cpu", skinning: str = "lbs"):
+        import anny
 
-        self._model = anny.Anny().to(device)
+        if skinning not in SKINNING_METHODS:
+            raise BodyInputError(f"skinning = {skinning!r}: use one of {', '.join(map(repr, SKINNING_METHODS))} "
+                                 "(Anny's skinning methods; \"lbs\" needs no Warp)")
+        self._model = anny.Anny(skinning_method=skinning).to(device)
         self._device = device
         self._dtype = self._model.dtype
         labels = list(self._model.bone_labels)

@@ -497,3 +497,37 @@ def test_preview_reports_bad_input(tmp_path, capsys):
     assert preview.main(["--backend", "smpl", "--smpl-dir", str(tmp_path), "--out", str(tmp_path / "x.ply")]) == 2
     assert "smpl.is.tue.mpg.de" in capsys.readouterr().err
     assert not (tmp_path / "x.ply").exists()
+
+
+def test_anny_is_skinned_without_warp_and_as_warps_kernel_skins_it(anny_model, tmp_path):
+    """The default skinning is Anny's plain-torch one: a process that builds and poses the body never loads
+    Warp (about 120 MB of a generation worker's memory), and its vertices are Warp's kernel's to rounding."""
+    import subprocess
+    import sys
+
+    from bodies.anny_model import AnnyBodyModel
+    from bodies.errors import BodyInputError
+
+    rng = np.random.default_rng(5)
+    subject = SubjectSampler().sample(rng)
+    rotations = segment_rotations([ACTIVITY_SAMPLERS["walking"](rng) for _ in range(2)],
+                                  _repeat(anny_model.rest_skeleton([subject]), 2))
+    np.save(tmp_path / "rotations.npy", rotations)
+    script = (
+        "import sys, numpy as np\n"
+        "from bodies.anny_model import AnnyBodyModel\n"
+        "from bodies.subjects import Subject\n"
+        "model = AnnyBodyModel()\n"
+        f"subject = {subject!r}\n"
+        f"vertices = model.forward([subject], np.load({str(tmp_path / 'rotations.npy')!r}))[0]\n"
+        "assert 'warp' not in sys.modules, 'warp was loaded'\n"
+        f"np.save({str(tmp_path / 'vertices.npy')!r}, vertices)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    plain = np.load(tmp_path / "vertices.npy")
+    warp = AnnyBodyModel(skinning="warp_lbs").forward([subject], rotations)[0]
+    assert plain.shape == warp.shape == (2, anny_model.num_vertices, 3)
+    assert np.abs(plain - warp).max() < 1e-12            # metres: float64 rounding, not a different skinning
+    assert np.abs(plain - anny_model.forward([subject], rotations)[0]).max() == 0.0
+    with pytest.raises(BodyInputError, match="skinning = 'fast'"):
+        AnnyBodyModel(skinning="fast")
