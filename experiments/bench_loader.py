@@ -30,7 +30,7 @@ def _measure(frames, workers: int, batch_size: int, n_frames: int, order: str = 
 
     if order == "rooms":
         sampler = RoomBlockSampler(frames.store.frames, frames.store.frames_per_room,
-                                   block_rooms=frames.store.cached_rooms)
+                                   block_rooms=frames.store.cached_rooms, batch_size=batch_size, loader_workers=workers)
     else:
         sampler = torch.utils.data.RandomSampler(frames, replacement=True, num_samples=n_frames + batch_size,
                                                  generator=torch.Generator().manual_seed(0))

@@ -374,7 +374,8 @@ def _room_blocks(train_set, args: TrainConfig, dist: _Dist):
         return None
     from pipeline.store_dataset import RoomBlockSampler
 
-    return RoomBlockSampler(store.frames, store.frames_per_room, block_rooms=store.cached_rooms, seed=args.seed)
+    return RoomBlockSampler(store.frames, store.frames_per_room, block_rooms=store.cached_rooms, seed=args.seed,
+                            batch_size=args.batch_size, loader_workers=args.workers)
 
 
 def train_phase(phase: str, config: NetworkConfig, train_set, val_set, args: TrainConfig, out_dir: Path,

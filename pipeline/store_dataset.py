@@ -167,17 +167,28 @@ class RoomBlockSampler(torch.utils.data.Sampler):
     shuffle decodes a room's chunk for each of its frames. A batch mixes the frames of ``block_rooms``
     rooms rather than of the whole store; every frame is still seen once per epoch.
 
+    With ``loader_workers`` > 1 DataLoader worker processes, each with its own reader, the order is made for
+    them: a DataLoader hands batch k to worker k mod W, so block b is given to worker b mod W and the batches
+    (of ``batch_size`` frames) of the W workers' current blocks are interleaved in that cycle. Each worker then
+    decodes only its own blocks' rooms; in the plain order every worker would decode every room of every block
+    (W times the work). Once the workers' shares run unequal, the last batches may reach another worker's reader
+    (a few more decodes, never other frames).
+
     Args:
         frames: (N,) store frame index of each dataset item (``SyntheticStoreDataset.frames``).
         frames_per_room: the store's frames per room.
         block_rooms: rooms shuffled together (>= 1).
         seed: with the epoch (:meth:`set_epoch`), fixes the order.
+        batch_size, loader_workers: the DataLoader's (only used with ``loader_workers`` > 1).
     """
 
-    def __init__(self, frames, frames_per_room: int, block_rooms: int = 8, seed: int = 0):
+    def __init__(self, frames, frames_per_room: int, block_rooms: int = 8, seed: int = 0, batch_size: int = 1,
+                 loader_workers: int = 0):
         self.rooms = np.asarray(frames, dtype=np.int64) // int(frames_per_room)
         self.block_rooms = max(1, int(block_rooms))
         self.seed, self.epoch = int(seed), 0
+        self.batch_size = max(1, int(batch_size))
+        self.loader_workers = max(0, int(loader_workers))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -185,9 +196,25 @@ class RoomBlockSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return len(self.rooms)
 
-    def __iter__(self):
+    def _blocks(self) -> list[np.ndarray]:
+        """Each block's items, shuffled; the blocks in their (shuffled) order."""
         rng = np.random.default_rng([self.seed, self.epoch])
         rooms = rng.permutation(np.unique(self.rooms))
-        for start in range(0, len(rooms), self.block_rooms):
-            items = np.flatnonzero(np.isin(self.rooms, rooms[start:start + self.block_rooms]))
-            yield from rng.permutation(items).tolist()
+        return [rng.permutation(np.flatnonzero(np.isin(self.rooms, rooms[start:start + self.block_rooms])))
+                for start in range(0, len(rooms), self.block_rooms)]
+
+    def __iter__(self):
+        blocks = self._blocks()
+        workers = self.loader_workers
+        if workers <= 1:
+            for items in blocks:
+                yield from items.tolist()
+            return
+        # each worker's items (its blocks, in order), cut into batches and dealt in the DataLoader's cycle
+        shares = [np.concatenate(blocks[w::workers]) if blocks[w::workers] else np.zeros(0, np.int64)
+                  for w in range(workers)]
+        batches = [[share[k:k + self.batch_size] for k in range(0, len(share), self.batch_size)] for share in shares]
+        for k in range(max(len(b) for b in batches)):
+            for share in batches:
+                if k < len(share):
+                    yield from share[k].tolist()

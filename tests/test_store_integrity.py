@@ -277,3 +277,40 @@ def test_train_and_evaluate_refuse_a_damaged_store_with_exit_2(tiny_store, tmp_p
     refused = call_main("network.evaluate", ["--checkpoint", str(checkpoint), "--data", str(missing), "--split", "all",
                                              "--out", str(tmp_path / "eval"), "--no-progress"])
     assert_refused(refused, str(missing), "array kernels", "room 1", *FIX_WORDS)
+
+
+class _WhoReads(torch.utils.data.Dataset):
+    """Item i -> (i, the DataLoader worker that read it)."""
+
+    def __len__(self):
+        return 80
+
+    def __getitem__(self, i):
+        return torch.tensor([i, torch.utils.data.get_worker_info().id])
+
+
+def test_room_blocks_give_each_loader_worker_rooms_of_its_own():
+    """With W loader workers, batch k goes to worker k mod W: the order deals whole blocks to workers, so each
+    room is read (decoded) by one worker only, and every frame is still read once."""
+    from pipeline.store_dataset import RoomBlockSampler
+
+    frames_per_room, batch = 5, 5                 # 16 rooms, blocks of 2 rooms = 2 batches each
+    sampler = RoomBlockSampler(np.arange(80), frames_per_room, block_rooms=2, seed=4, batch_size=batch,
+                               loader_workers=2)
+    assert sorted(sampler) == list(range(80))
+    loader = torch.utils.data.DataLoader(_WhoReads(), batch_size=batch, sampler=sampler, num_workers=2)
+    read = torch.cat(list(loader)).numpy()
+    assert sorted(read[:, 0]) == list(range(80))
+    readers = {}
+    for item, worker in read:
+        readers.setdefault(item // frames_per_room, set()).add(int(worker))
+    assert len(readers) == 16 and all(len(w) == 1 for w in readers.values())
+    assert {next(iter(w)) for w in readers.values()} == {0, 1}
+    # without the workers' cycle, the same sampler order has every block's rooms read by both workers
+    plain = RoomBlockSampler(np.arange(80), frames_per_room, block_rooms=2, seed=4)
+    read = torch.cat(list(torch.utils.data.DataLoader(_WhoReads(), batch_size=batch, sampler=plain,
+                                                      num_workers=2))).numpy()
+    shared = {}
+    for item, worker in read:
+        shared.setdefault(item // frames_per_room, set()).add(int(worker))
+    assert sum(len(w) == 2 for w in shared.values()) >= 8
