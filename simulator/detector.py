@@ -52,13 +52,13 @@ How the default noise compares with published detector errors (numbers as publis
 """
 from __future__ import annotations
 
-from core.errors import InputError
 from dataclasses import dataclass
 
 import numpy as np
-import trimesh
+from numba import njit
 
 from bodies.joints import JOINT_INDEX, JOINT_NAMES, LEFT_RIGHT_PAIRS
+from core.errors import InputError
 
 NUM_JOINTS = len(JOINT_NAMES)
 SWAP_INDEX_PAIRS = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in LEFT_RIGHT_PAIRS])
@@ -255,12 +255,49 @@ def occluded_joints(vertices_camera_m, faces, joints_camera_m, thickness_m=None)
     if thickness_m is None:
         thickness_m = np.array([JOINT_THICKNESS_M[name] for name in JOINT_NAMES])
     thickness_m = np.broadcast_to(np.asarray(thickness_m, dtype=float), (NUM_JOINTS,))
-    mesh = trimesh.Trimesh(vertices, faces, process=False)
     distance_to_joint = np.linalg.norm(joints, axis=1)
     directions = joints / np.maximum(distance_to_joint, 1e-12)[:, None]
-    origins = np.zeros_like(directions)
-    locations, ray_index, _ = mesh.ray.intersects_location(origins, directions, multiple_hits=False)
-    first_hit = np.full(NUM_JOINTS, np.inf)
-    if len(ray_index):
-        np.minimum.at(first_hit, ray_index, np.linalg.norm(locations, axis=1))
+    first_hit = first_hit_distances(vertices, np.ascontiguousarray(faces, dtype=np.int64), directions)
     return first_hit < distance_to_joint - thickness_m
+
+
+def first_hit_distances(vertices: np.ndarray, faces: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """(R,) distance from the origin along each unit direction (R, 3) to the first triangle of the mesh
+    ((V, 3) vertices, (F, 3) int64 faces) that the ray meets, either side; inf where it meets none.
+
+    Every ray against every triangle (Moller-Trumbore, float64): for the detector's 15 rays that is a few
+    milliseconds, where building a ray-tracing BVH of the 27k-face body costs about 15."""
+    return _first_hits(np.ascontiguousarray(vertices, dtype=np.float64), faces,
+                       np.ascontiguousarray(directions, dtype=np.float64))
+
+
+@njit(cache=True)
+def _first_hits(vertices, faces, directions):
+    n_rays = directions.shape[0]
+    best = np.full(n_rays, np.inf)
+    for f in range(faces.shape[0]):
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        ox, oy, oz = vertices[a, 0], vertices[a, 1], vertices[a, 2]
+        e1x, e1y, e1z = vertices[b, 0] - ox, vertices[b, 1] - oy, vertices[b, 2] - oz
+        e2x, e2y, e2z = vertices[c, 0] - ox, vertices[c, 1] - oy, vertices[c, 2] - oz
+        # the rays start at the origin: the vector from the triangle's first corner to it is -o
+        tx, ty, tz = -ox, -oy, -oz
+        qx, qy, qz = ty * e1z - tz * e1y, tz * e1x - tx * e1z, tx * e1y - ty * e1x
+        q_e2 = qx * e2x + qy * e2y + qz * e2z
+        for r in range(n_rays):
+            dx, dy, dz = directions[r, 0], directions[r, 1], directions[r, 2]
+            px, py, pz = dy * e2z - dz * e2y, dz * e2x - dx * e2z, dx * e2y - dy * e2x
+            det = e1x * px + e1y * py + e1z * pz
+            if abs(det) < 1e-15:              # the ray is parallel to the triangle's plane
+                continue
+            inv = 1.0 / det
+            u = (tx * px + ty * py + tz * pz) * inv
+            if u < 0.0 or u > 1.0:
+                continue
+            v = (dx * qx + dy * qy + dz * qz) * inv
+            if v < 0.0 or u + v > 1.0:
+                continue
+            t = q_e2 * inv
+            if 0.0 < t < best[r]:
+                best[r] = t
+    return best
