@@ -3,9 +3,8 @@
     python -m experiments.bench_bodies [--repeats 5] [--json out.json]
 
 Measures, on this machine:
-- the cold first build of Anny (model data built and Warp kernels compiled into empty caches,
-  in a fresh process),
-  and a warm build (kernels cached on disk);
+- the cold first build of the Anny body model (``bodies.anny_model.AnnyBodyModel``: Anny's model data built
+  into an empty cache, in a fresh process; Warp is not loaded), and a warm build (the cache filled);
 - posing throughput of the bare model (a batch of 64 bodies in one forward pass);
 - end-to-end throughput of ``PoseSampler.sample`` (subject shape solve, candidate poses,
   interpenetration check, grounding and placement), per activity.
@@ -24,12 +23,14 @@ import numpy as np
 
 from experiments.reporting import report
 
-_BUILD = "import time; t=time.perf_counter(); import anny; anny.Anny(); print(time.perf_counter()-t)"
+# the body model as the project builds it (AnnyBodyModel: Anny with its plain-torch skinning, Warp not loaded)
+_BUILD = ("import time; t=time.perf_counter(); from bodies.anny_model import AnnyBodyModel; AnnyBodyModel(); "
+          "print(time.perf_counter()-t)")
 
 
 def _build_seconds(cache_dir: str | None) -> float:
     env = dict(os.environ)
-    if cache_dir is not None:  # empty caches: Anny rebuilds its model data, Warp recompiles
+    if cache_dir is not None:  # empty caches: Anny rebuilds its model data (and Warp would recompile, if loaded)
         env["ANNY_CACHE_DIR"] = os.path.join(cache_dir, "anny")
         env["WARP_CACHE_PATH"] = os.path.join(cache_dir, "warp")
     out = subprocess.run([sys.executable, "-c", _BUILD], env=env, capture_output=True, text=True, check=True)
