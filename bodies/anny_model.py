@@ -146,6 +146,14 @@ class AnnyBodyModel(BodyModel):
         z = rest[..., 2]
         return (z.max(1).values - z.min(1).values).cpu().numpy()
 
+    def forget_subjects(self) -> None:
+        """Empty the per-subject caches (statures, rest models, rest skeletons): a room's subjects are new, and the
+        last room's rest models (up to about 40 MB: a hand-to-mouth search batches 48 bodies) would otherwise stay
+        until pushed out."""
+        self._stature_cache.clear()
+        self._rest_cache.clear()
+        self._skeleton_cache.clear()
+
     def _shape(self, subjects: list[Subject]) -> tuple[torch.Tensor, np.ndarray]:
         """Phenotypes (B, P) and uniform scales (B,) that give each subject its stature."""
         missing = [s for s in dict.fromkeys(subjects) if s not in self._stature_cache]

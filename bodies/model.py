@@ -183,6 +183,10 @@ class BodyModel(abc.ABC):
             measured on the rest meshes.
         """
 
+    def forget_subjects(self) -> None:
+        """Drop what a model keeps per subject (rest shapes of recent subjects), e.g. when a new room brings new
+        people: results stay the same, the memory is freed. Models that keep nothing need not override it."""
+
     def forward_joints(self, subjects: list[Subject], segment_rotations: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
         """The joints (B, 15, 3) and statures (B,) of :meth:`forward`, the same arrays.

@@ -46,6 +46,7 @@ class RoomGenerator:
         from simulator.recording import RoomSimulator
 
         cfg = self.config
+        self.sampler.model.forget_subjects()     # new room, new people: the last room's rest shapes are of no use
         rng = np.random.default_rng([cfg.seed, room])
         room_scene = RoomSampler(cfg.room_sampler_config()).sample(rng)
         sim_config = cfg.simulation_config()

@@ -531,3 +531,16 @@ def test_anny_is_skinned_without_warp_and_as_warps_kernel_skins_it(anny_model, t
     assert np.abs(plain - anny_model.forward([subject], rotations)[0]).max() == 0.0
     with pytest.raises(BodyInputError, match="skinning = 'fast'"):
         AnnyBodyModel(skinning="fast")
+
+
+def test_forgetting_subjects_frees_the_caches_and_changes_no_result(anny_model):
+    rng = np.random.default_rng(11)
+    subject = SubjectSampler().sample(rng)
+    rotations = segment_rotations([ACTIVITY_SAMPLERS["reaching"](rng) for _ in range(3)],
+                                  _repeat(anny_model.rest_skeleton([subject]), 3))
+    before = anny_model.forward([subject], rotations)
+    assert anny_model._rest_cache and anny_model._stature_cache
+    anny_model.forget_subjects()
+    assert not anny_model._rest_cache and not anny_model._stature_cache and not anny_model._skeleton_cache
+    for got, want in zip(anny_model.forward([subject], rotations), before):
+        np.testing.assert_array_equal(got, want)
