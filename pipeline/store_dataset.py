@@ -16,13 +16,14 @@ fill values (NaN / -1). The message names the store, array, room and frame, and 
 """
 from __future__ import annotations
 
-from core.errors import InputError
 from collections import OrderedDict
 from typing import Iterable
 
 import numpy as np
 import torch
 
+from core.checks import check_whole
+from core.errors import InputError
 from simulator.store_format import FORMAT_NAME, READABLE_VERSIONS, SPLITS
 from simulator.store_integrity import check_chunks_present, done_rooms, read_checked, read_room_arrays
 
@@ -60,6 +61,7 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
                  cached_rooms: int = 8):
         import zarr
 
+        cached_rooms = check_whole("cached_rooms", cached_rooms, minimum=1)   # before the store is opened
         self.url = str(url)
         try:
             root = zarr.open_group(self.url, mode="r")
@@ -101,7 +103,7 @@ class SyntheticStoreDataset(torch.utils.data.Dataset):
             keep &= np.isin(values("room_id"), list(rooms))
         self.frames = frames[keep]
         self.frames_per_room = per_room
-        self.cached_rooms = max(1, int(cached_rooms))
+        self.cached_rooms = cached_rooms
         self._root = None
         self._arrays: dict = {}
         self._rooms: OrderedDict = OrderedDict()    # room -> {array name: RoomRows}
@@ -184,11 +186,11 @@ class RoomBlockSampler(torch.utils.data.Sampler):
 
     def __init__(self, frames, frames_per_room: int, block_rooms: int = 8, seed: int = 0, batch_size: int = 1,
                  loader_workers: int = 0):
-        self.rooms = np.asarray(frames, dtype=np.int64) // int(frames_per_room)
-        self.block_rooms = max(1, int(block_rooms))
+        self.block_rooms = check_whole("block_rooms", block_rooms, minimum=1)
+        self.batch_size = check_whole("batch_size", batch_size, minimum=1)
+        self.loader_workers = check_whole("loader_workers", loader_workers, minimum=0)
+        self.rooms = np.asarray(frames, dtype=np.int64) // check_whole("frames_per_room", frames_per_room, minimum=1)
         self.seed, self.epoch = int(seed), 0
-        self.batch_size = max(1, int(batch_size))
-        self.loader_workers = max(0, int(loader_workers))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -314,3 +314,22 @@ def test_room_blocks_give_each_loader_worker_rooms_of_its_own():
     for item, worker in read:
         shared.setdefault(item // frames_per_room, set()).add(int(worker))
     assert sum(len(w) == 2 for w in shared.values()) >= 8
+
+
+@pytest.mark.parametrize("kwargs, field", [({"cached_rooms": 0}, "cached_rooms"), ({"cached_rooms": 2.5}, "cached_rooms")])
+def test_a_room_cache_of_no_room_is_refused_before_the_store_is_read(kwargs, field):
+    from core.errors import InputError
+
+    with pytest.raises(InputError, match=f"^{field} = .*whole number"):
+        SyntheticStoreDataset("/no/such/store.zarr", split=None, **kwargs)
+
+
+@pytest.mark.parametrize("field, value", [("block_rooms", 0), ("batch_size", 0), ("loader_workers", -1),
+                                          ("frames_per_room", 0)])
+def test_room_blocks_refuse_impossible_numbers(field, value):
+    from core.errors import InputError
+    from pipeline.store_dataset import RoomBlockSampler
+
+    kwargs = {"frames": np.arange(10), "frames_per_room": 5, field: value}
+    with pytest.raises(InputError, match=f"^{field} = {value}"):
+        RoomBlockSampler(**kwargs)
