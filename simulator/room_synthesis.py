@@ -90,7 +90,7 @@ def synthesize(acoustics, idx: np.ndarray, weights: np.ndarray, period: int | No
         mine = paths.pair[idx] == pair
         sel, w = idx[mine], weights[mine]
         used = np.flatnonzero(np.any(paths.band_amplitudes[sel] != 0.0, axis=0) & node_mask)
-        grid = np.zeros((1, len(used), n_fft))
+        grid = np.zeros((1, n_fft, len(used)))
         deposit_paths(
             grid,
             np.zeros(len(sel), dtype=np.int64),
@@ -101,6 +101,6 @@ def synthesize(acoustics, idx: np.ndarray, weights: np.ndarray, period: int | No
             lp_a,
             lp_b,
         )
-        spectrum = np.einsum("bf,bf->f", scipy.fft.rfft(grid[0], axis=-1), gains[used])
+        spectrum = np.einsum("fb,bf->f", scipy.fft.rfft(grid[0], axis=0), gains[used])
         out[pair] = scipy.fft.irfft(spectrum, n_fft)[:T]
     return out.reshape(S, M, T)
