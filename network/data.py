@@ -45,7 +45,7 @@ import torch
 
 from core.errors import DamagedDataError, InputError
 from pipeline.deconvolution import normalize_kernels
-from pipeline.grid import VoxelGrid
+from pipeline.grid import VoxelGrid, close_to
 
 __all__ = [
     "COLOCATED_DISTANCE_M",
@@ -180,8 +180,7 @@ def frame_grid(config, cam_to_world=None, grid_center_m: Sequence[float] | None 
     """
     shape, size = tuple(config.grid_shape), float(config.voxel_size_m)
     center = np.asarray(config.grid_center_m if grid_center_m is None else grid_center_m, dtype=float)
-    known_pose = cam_to_world is not None and not (   # np.allclose(cam_to_world, I), without its per-frame overhead
-        np.abs(np.asarray(cam_to_world, float) - _IDENTITY) <= 1e-8 + 1e-5 * _IDENTITY).all()
+    known_pose = cam_to_world is not None and not close_to(np.asarray(cam_to_world, float), _IDENTITY)
     if config.grid_placement == "floor" and known_pose:
         return VoxelGrid.from_camera_pose(np.asarray(cam_to_world, float), center_distance_m=float(center[2]),
                                           shape=shape, voxel_size_m=size)

@@ -58,8 +58,9 @@ def _unit(vector, name: str) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def _close(a: np.ndarray, b: np.ndarray, atol: float = 1e-8) -> bool:
-    """``np.allclose(a, b, atol=atol)`` for finite arrays, without its overhead (a grid is checked per frame)."""
+def close_to(a: np.ndarray, b: np.ndarray, atol: float = 1e-8) -> bool:
+    """``np.allclose(a, b, atol=atol)`` for finite arrays, without its overhead (grids and poses are checked per
+    training frame)."""
     return bool((np.abs(a - b) <= atol + 1e-5 * np.abs(b)).all())
 
 
@@ -68,10 +69,10 @@ _LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
 
 def _check_rigid(pose, name: str) -> np.ndarray:
     pose = np.asarray(pose, dtype=float)
-    if pose.shape != (4, 4) or not np.isfinite(pose).all() or not _close(pose[3], _LAST_ROW):
+    if pose.shape != (4, 4) or not np.isfinite(pose).all() or not close_to(pose[3], _LAST_ROW):
         raise GridInputError(f"{name} must be a finite 4x4 rigid transform with last row (0, 0, 0, 1)")
     rotation = pose[:3, :3]
-    if not _close(rotation.T @ rotation, np.eye(3), atol=1e-5) or np.linalg.det(rotation) < 0:
+    if not close_to(rotation.T @ rotation, np.eye(3), atol=1e-5) or np.linalg.det(rotation) < 0:
         raise GridInputError(f"{name}[:3, :3] must be a rotation matrix (orthonormal, det +1)")
     return pose
 

@@ -213,8 +213,7 @@ class RoomBlockSampler(torch.utils.data.Sampler):
                 yield from items.tolist()
             return
         # each worker's items (its blocks, in order), cut into batches and dealt in the DataLoader's cycle
-        shares = [np.concatenate(blocks[w::workers]) if blocks[w::workers] else np.zeros(0, np.int64)
-                  for w in range(workers)]
+        shares = [np.concatenate(blocks[w::workers] or [np.zeros(0, np.int64)]) for w in range(workers)]
         batches = [[share[k:k + self.batch_size] for k in range(0, len(share), self.batch_size)] for share in shares]
         for k in range(max(len(b) for b in batches)):
             for share in batches:

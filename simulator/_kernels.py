@@ -243,6 +243,22 @@ def pair_delay_bounds(
 
 
 @njit(cache=True, inline="always")
+def _leaf_facing(cx, cy, cz, nx, ny, nz, s, r):
+    """For a leaf triangle of centroid (cx, cy, cz) and unit normal (nx, ny, nz): (n.u_s + n.u_r, R_s R_r, lit),
+    lit False when it faces away from either end or an end lies on it (the leaf is then dropped). Shared by
+    ``_next_leaf`` and ``_next_moving_leaf``; their weights divide the one by the other, as written out before."""
+    dist_s = _distance(cx, cy, cz, s)
+    dist_r = _distance(cx, cy, cz, r)
+    if dist_s < 1e-9 or dist_r < 1e-9:
+        return 0.0, 1.0, False
+    cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
+    cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
+    if cos_s <= 0.0 or cos_r <= 0.0:
+        return 0.0, 1.0, False
+    return cos_s + cos_r, dist_s * dist_r, True
+
+
+@njit(cache=True, inline="always")
 def _next_leaf(stack, stack_depth, top, normal, weight, s, r, delay_scale, max_delay_error):
     """Pop triangles off ``stack`` (``top`` entries), splitting each in four while its delay is not linear,
     until one is deposited as it is: (top, t0, t1, t2, w, True) with its corner delays (fine samples) and
@@ -286,18 +302,12 @@ def _next_leaf(stack, stack_depth, top, normal, weight, s, r, delay_scale, max_d
                     stack_depth[top] = depth + 1
                     top += 1
                 continue
-        cx = (tri[0, 0] + tri[1, 0] + tri[2, 0]) / 3.0
-        cy = (tri[0, 1] + tri[1, 1] + tri[2, 1]) / 3.0
-        cz = (tri[0, 2] + tri[1, 2] + tri[2, 2]) / 3.0
-        dist_s = _distance(cx, cy, cz, s)
-        dist_r = _distance(cx, cy, cz, r)
-        if dist_s < 1e-9 or dist_r < 1e-9:
+        facing, distances, lit = _leaf_facing((tri[0, 0] + tri[1, 0] + tri[2, 0]) / 3.0,
+                                              (tri[0, 1] + tri[1, 1] + tri[2, 1]) / 3.0,
+                                              (tri[0, 2] + tri[1, 2] + tri[2, 2]) / 3.0, nx, ny, nz, s, r)
+        if not lit:
             continue
-        cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
-        cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
-        if cos_s <= 0.0 or cos_r <= 0.0:
-            continue
-        return top, t0, t1, t2, weight * 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r), True
+        return top, t0, t1, t2, weight * 0.25**depth * facing / distances, True
     return 0, 0.0, 0.0, 0.0, 0.0, False
 
 
@@ -774,18 +784,11 @@ def _next_moving_leaf(stack, stack_delays, stack_depth, top, normal, s, r, delay
                 top = _push_triangle(stack, stack_delays, stack_depth, top, m20, m12, p2, t20, t12, t2, depth + 1)
                 top = _push_triangle(stack, stack_delays, stack_depth, top, m01, m12, m20, t01, t12, t20, depth + 1)
                 continue
-        cx = (p0[0] + p1[0] + p2[0]) / 3.0
-        cy = (p0[1] + p1[1] + p2[1]) / 3.0
-        cz = (p0[2] + p1[2] + p2[2]) / 3.0
-        dist_s = _distance(cx, cy, cz, s)
-        dist_r = _distance(cx, cy, cz, r)
-        if dist_s < 1e-9 or dist_r < 1e-9:
+        facing, distances, lit = _leaf_facing((p0[0] + p1[0] + p2[0]) / 3.0, (p0[1] + p1[1] + p2[1]) / 3.0,
+                                              (p0[2] + p1[2] + p2[2]) / 3.0, nx, ny, nz, s, r)
+        if not lit:
             continue
-        cos_s = (nx * (s[0] - cx) + ny * (s[1] - cy) + nz * (s[2] - cz)) / dist_s
-        cos_r = (nx * (r[0] - cx) + ny * (r[1] - cy) + nz * (r[2] - cz)) / dist_r
-        if cos_s <= 0.0 or cos_r <= 0.0:
-            continue
-        return top, t0, t1, t2, 0.25**depth * (cos_s + cos_r) / (dist_s * dist_r), True
+        return top, t0, t1, t2, 0.25**depth * facing / distances, True
     return 0, 0.0, 0.0, 0.0, 0.0, False
 
 
