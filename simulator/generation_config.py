@@ -31,7 +31,7 @@ from core.errors import InputError
 from rooms import RoomGeometryError, RoomSamplerConfig
 from rooms.rig import CameraRig
 from rooms.rig_file import RigFile, read_rig_file
-from simulator.realism import REALISM, realism_effects
+from simulator.realism import REALISM, REALISM_EFFECTS, realism_effects
 from simulator.recording import SimulationConfig
 from simulator.signals import ChirpPlan
 
@@ -98,6 +98,9 @@ DATA_FLAGS = (
          "empty room in other air; simulator/realism.py lists the effects); ideal: the clean simulation of "
          "earlier stores (resume a store written before --realism existed with --realism ideal)",
          choices=REALISM),
+    Flag("--without-effects", "without_effects", "effects the realistic preset leaves out, for ablations (which "
+         "effect costs what); the rooms, people and detections stay those of the full preset",
+         nargs="+", choices=REALISM_EFFECTS, metavar="EFFECT"),
     Flag("--minor-fraction", "minor_fraction", "share of minors", "subject_sampler", "minor_fraction", float),
     Flag("--activities", "activities", "activities to draw", nargs="+"),
     Flag("--min-floor-m", "min_floor_m", "smallest floor side (m)", "room_sampler", "min_floor_side_m", float),
@@ -169,6 +172,8 @@ class GenerationConfig:
         realism: 'realistic' (default) or 'ideal' (:mod:`simulator.realism`): the effects of real rigs the
             simulation draws per room (``simulation.noise``, ``devices``, ``directivity``, ``image_image_paths``,
             ``drift``, ...); 'ideal' reproduces stores written before the presets existed, bit for bit.
+        without_effects: effects of :data:`simulator.realism.REALISM_EFFECTS` the realistic preset leaves out
+            (ablations); () draws them all.
         simulation: how frames are recorded (max_order at most ``MAX_IMAGE_ORDER``).
         room_sampler: how rooms are drawn (floor side range 5 m and up by default, the paper's
             assumption; its rig size and camera image size shape the store).
@@ -187,6 +192,7 @@ class GenerationConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     rig_file: RigFile | None = None
     realism: str = "realistic"
+    without_effects: tuple[str, ...] = ()
     simulation: SimulationConfig = field(default_factory=generation_simulation_config)
     room_sampler: RoomSamplerConfig = field(default_factory=RoomSamplerConfig)
     subject_sampler: SubjectSamplerConfig = field(default_factory=SubjectSamplerConfig)
@@ -230,7 +236,7 @@ class GenerationConfig:
             changes[name][field_name] = value
         if self.rig_file is not None:
             self._follow_rig_file(held, changes)
-        changes["simulation"].update(realism_effects(self.realism))
+        changes["simulation"].update(realism_effects(self.realism, self.without_effects))
         for name in _HELD:
             setattr(self, name, _built(lambda n=name: dataclasses.replace(held[n], **changes[n])))
         period = self.simulation.chirp_plan.n_samples
@@ -303,6 +309,9 @@ class GenerationConfig:
         d = {flag.key: getattr(self, flag.key) for flag in DATA_FLAGS}
         d["activities"] = list(self.activities)
         d["split"] = list(self.split)
+        d["without_effects"] = list(self.without_effects)
+        if not self.without_effects:
+            del d["without_effects"]    # stores written before --without-effects record none, and resume
         flagged = {(flag.config, flag.field) for flag in DATA_FLAGS} | {("room_sampler", "colocated_probability")}
         flagged |= {("simulation", name) for name in realism_effects("realistic")}
         if self.rig_file is None:
@@ -372,6 +381,7 @@ def _checked_flat(v: dict) -> dict:
     v["seed"] = check_whole("--seed", v["seed"], 0, MAX_SEED, error=E)
     check_choice("--rig", v["rig"], RIGS, error=E)
     check_choice("--realism", v["realism"], REALISM, error=E)
+    v["without_effects"] = _checked_without_effects(v["without_effects"], v["realism"])
     v["rig_file"] = _checked_rig_file(v["rig_file"])
     if v["rig_file"] is not None:
         kind = "co-located" if v["rig_file"].rig.colocated else "separated"
@@ -416,6 +426,21 @@ def _checked_rig_file(value) -> RigFile | None:
         except InputError as err:
             raise GenerationError(f"--rig-file {err}") from None
     raise GenerationError(f"--rig-file = {value!r}: give the path of a calibration.json or an audio_sensor_loc.npy")
+
+
+def _checked_without_effects(names, realism: str) -> tuple[str, ...]:
+    """The effects to leave out, in the preset's order, each named once."""
+    names = (names,) if isinstance(names, str) else tuple(names or ())
+    unknown = [name for name in names if name not in REALISM_EFFECTS]
+    if unknown:
+        raise GenerationError(f"--without-effects {' '.join(map(str, unknown))}: choose from "
+                              f"{', '.join(REALISM_EFFECTS)}")
+    if names and realism != "realistic":
+        raise GenerationError(f"--without-effects {' '.join(names)}: the {realism} preset draws no effects; use "
+                              f"--realism realistic")
+    if set(names) == set(REALISM_EFFECTS):
+        raise GenerationError("--without-effects names every effect: use --realism ideal")
+    return tuple(name for name in REALISM_EFFECTS if name in names)
 
 
 def _checked_activities(activities) -> tuple[str, ...]:

@@ -47,6 +47,10 @@ motion                   :class:`bodies.velocities.MotionModel`: vertex     a sp
                          time-varying delays (:mod:`simulator.motion_echo`)  ``tests/test_velocities.py``)
 =======================  =================================================  ==========================================
 
+``--without-effects EFFECT ...`` (``GenerationConfig(without_effects=...)``) leaves named effects out of the realistic
+preset, for ablations: ``python -m experiments.realism_ablation`` builds paired test stores, one effect at a time, and
+measures what each costs a trained network.
+
 What each effect costs per frame is measured by ``python -m experiments.profile_generation --realism realistic``
 (a stage per effect; the figures are in the README and ``experiments/results/generation/profile_realistic.md``).
 """
@@ -59,19 +63,32 @@ from simulator.noise import NoiseModel
 from simulator.room_drift import DriftModel
 from simulator.transducers import TransducerModel
 
-__all__ = ["REALISM", "REALISM_STREAM", "realism_effects"]
+__all__ = ["REALISM", "REALISM_EFFECTS", "REALISM_STREAM", "realism_effects"]
 
 REALISM = ("ideal", "realistic")
+#: The effects of the realistic preset, by their :class:`simulator.recording.SimulationConfig` field names.
+REALISM_EFFECTS = ("noise", "devices", "image_image_paths", "directivity", "drift", "clothing", "clutter", "motion")
 #: The third word of a room's realism seed: [seed, room, REALISM_STREAM].
 REALISM_STREAM = 14
 
 
-def realism_effects(preset: str) -> dict:
-    """The :class:`simulator.recording.SimulationConfig` fields a preset sets ({} for ``ideal``)."""
+def realism_effects(preset: str, without: tuple[str, ...] = ()) -> dict:
+    """The :class:`simulator.recording.SimulationConfig` fields a preset sets ({} for ``ideal``).
+
+    ``without``: effects of :data:`REALISM_EFFECTS` the realistic preset leaves out, for ablations (which effect
+    costs what). The effects left in draw from the same per-room stream in the same order, so leaving one out
+    changes the later effects' draws (the rooms, people and detections stay the ideal store's).
+    """
+    unknown = [name for name in without if name not in REALISM_EFFECTS]
+    if unknown:
+        raise ValueError(f"realism effects {unknown}: choose from {', '.join(REALISM_EFFECTS)}")
     if preset == "ideal":
+        if without:
+            raise ValueError("the ideal preset draws no effect to leave out: use the realistic preset")
         return {}
     if preset == "realistic":
-        return {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
-                "directivity": DirectivityModel(), "drift": DriftModel(), "clothing": ClothingModel(), "clutter": True,
-                "motion": MotionModel()}
+        effects = {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
+                   "directivity": DirectivityModel(), "drift": DriftModel(), "clothing": ClothingModel(),
+                   "clutter": True, "motion": MotionModel()}
+        return {name: value for name, value in effects.items() if name not in without}
     raise ValueError(f"realism preset {preset!r}: choose one of {REALISM}")

@@ -257,6 +257,39 @@ def test_realistic_preset_changes_only_the_recordings_and_records_its_draws(stor
         generate(GenerationConfig(**SMALL), real, workers=0, progress=False, body_model=anny_model)
 
 
+def test_without_effects_leaves_out_exactly_the_named_effects_and_is_part_of_the_identity(store, tmp_path, anny_model):
+    """--without-effects (ablations): the realistic preset without the named effects draws the others, keeps the
+    ideal store's rooms, people and detections, records the choice, and a run without it on that store is refused
+    naming the field. Unknown names, an ideal preset and every effect are refused before any work."""
+    from simulator.generate import build_parser, config_from_args
+    from simulator.realism import REALISM_EFFECTS
+
+    out, _ = store
+    ablated = str(tmp_path / "without_noise.zarr")
+    config = GenerationConfig(**(SMALL | {"realism": "realistic", "without_effects": ("motion", "noise")}))
+    assert config.without_effects == ("noise", "motion")                 # the preset's order
+    assert config.simulation.noise is None and config.simulation.motion is None
+    assert config.simulation.devices is not None and config.simulation.clutter
+    generate(config, ablated, workers=0, progress=False, body_model=anny_model)
+    ideal, arrays = _arrays(out), _arrays(ablated)
+    for name in ("joints3d", "keypoints2d", "activity"):
+        np.testing.assert_array_equal(ideal[name], arrays[name], err_msg=name)
+    root = zarr.open_group(ablated, mode="r")
+    assert set(root["room_realism"]["0"].attrs) == {"devices", "directivity", "drift", "clothing"}
+    assert root.attrs["generator_config"]["without_effects"] == ["noise", "motion"]
+    assert "without_effects" not in GenerationConfig(**SMALL).identity()   # stores from before the flag resume
+    with pytest.raises(GenerationError, match="without_effects differ"):
+        generate(GenerationConfig(**(SMALL | {"realism": "realistic"})), ablated, workers=0, progress=False,
+                 body_model=anny_model)
+    args = build_parser().parse_args(SMALL_ARGS[:-1] + ["realistic", "--without-effects", "noise", "drift"])
+    assert config_from_args(args).without_effects == ("noise", "drift")
+    for values, message in (({"without_effects": ("nois",)}, "choose from noise"),
+                            ({"realism": "ideal", "without_effects": ("noise",)}, "--realism realistic"),
+                            ({"realism": "realistic", "without_effects": REALISM_EFFECTS}, "--realism ideal")):
+        with pytest.raises(GenerationError, match=message):
+            GenerationConfig(**(SMALL | values))
+
+
 def test_realistic_is_the_default_and_stores_from_before_the_presets_resume_as_ideal(tmp_path):
     """The generator's default preset is realistic (issue 14). A store that records no ``realism`` (written before
     the presets, or an ideal store of the versions that left the key out) is ideal: it resumes with --realism ideal,
