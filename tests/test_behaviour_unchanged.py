@@ -13,7 +13,8 @@ Issue 14: ``simulator.generate`` gained ``--rig-file`` and ``--realism``; ``simu
 later ``--realism``'s default became ``realistic`` on both (the issue asks for it).
 Issue 16: network.evaluate gained --config (checked against the checkpoint's); simulator.scene gained --html
 and --glb (the views to turn around); network.predict is new (recorded as first written). Issue 15:
-network.train gained --shuffle (rooms in blocks: a store read several times faster).
+network.train gained --shuffle (rooms in blocks: a store read several times faster). Issue 13: simulator.generate
+gained --without-effects (realism ablations: which effect costs a model what).
 """
 from __future__ import annotations
 
