@@ -23,7 +23,7 @@ import torch
 from experiments.bench_encodings import machine_name
 from experiments.reporting import report
 from network.config import NetworkConfig, get_config
-from network.lifters import build_lifter, training_loss
+from network.lifters import build_lifter, on_device, training_loss
 from network.model import PoseKernelLifter, count_parameters, synthetic_batch
 
 INTERMEDIATE_GRIDS = ((16, 16, 12), (20, 20, 14), (24, 24, 16), (32, 32, 24), (40, 40, 30), (48, 48, 32))
@@ -59,7 +59,7 @@ def best_time_s(fn, repeats: int, device) -> float:
 def bench_case(config: NetworkConfig, device, pairs: int, infer_batch: int, train_batch: int | None,
                repeats: int, amp: bool, channels_last: bool = False, compile_model: bool = False) -> dict:
     torch.manual_seed(0)
-    model = build_lifter(config).to(device)
+    model = on_device(build_lifter(config), device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     if compile_model:

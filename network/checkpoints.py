@@ -26,7 +26,7 @@ import torch
 from core.errors import DamagedDataError, InputError
 from core.outputs import atomic_write
 from network.config import NetworkConfig
-from network.lifters import build_lifter
+from network.lifters import build_lifter, on_device
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -276,7 +276,7 @@ def load_model(path, config: NetworkConfig | None = None, device="cpu") -> tuple
     check_config(path, state["config_obj"], config)
     model = build_lifter(state["config_obj"])
     load_weights(model, state, path)
-    return model.to(device).eval(), state
+    return on_device(model, device).eval(), state
 
 
 

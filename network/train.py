@@ -93,7 +93,7 @@ from network.data import (
 from network.distributed import Dist as _Dist
 from network.distributed import loader as _loader
 from network.inference import autocast, predict, resolve_device
-from network.lifters import build_lifter, training_loss
+from network.lifters import build_lifter, on_device, training_loss
 from network.train_config import DEFAULT_REAL, DEFAULT_SYNTH, TrainConfig, add_arguments, checked  # noqa: F401
 from network.train_data import choose_environments, split_tail, synthetic_sets
 
@@ -208,7 +208,7 @@ def _start_phase(phase: str, config: NetworkConfig, args: TrainConfig, out_dir: 
     epochs = args.epochs if phase == "pretrain" else (args.finetune_epochs or args.epochs)
     amp = args.amp == "on" or (args.amp == "auto" and device.type == "cuda")
     torch.manual_seed(args.seed + dist.rank)
-    model = build_lifter(config).to(device)
+    model = on_device(build_lifter(config), device)
     if args.compile:
         model.compile_convolutions()
     run = _Phase(phase, config, args, out_dir, dist, epochs, amp, model, _optimizer(args, model))

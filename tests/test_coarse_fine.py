@@ -278,3 +278,31 @@ def test_the_cpu_convolution_shortcut_equals_torchs_convolution_with_gradients()
         assert torch.allclose(xa.grad, xb.grad, atol=1e-4)
         assert torch.allclose(fast.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-3)
         assert torch.allclose(fast.bias.grad, plain.bias.grad, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["c2f_tiny", "tiny"])
+def test_on_a_cpu_the_network_runs_channels_last_with_the_same_outputs_and_gradients(name):
+    """``on_device`` puts every 3D convolution's weights in channels-last order on a CPU (oneDNN's faster layout);
+    the joints and the weights' gradients equal the contiguous network's up to the order of roundings."""
+    from network.lifters import on_device, predicted_joints
+
+    config = get_config(name)
+    batch, joints = synthetic_batch(config, batch_size=2, num_pairs=4, seed=3)
+    batch["joints3d"] = joints
+    torch.manual_seed(0)
+    plain = build_lifter(config)
+    fast = on_device(build_lifter(config), "cpu")
+    fast.load_state_dict(plain.state_dict())
+    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last_3d) for m in convs)
+    outputs = []
+    for model in (plain, fast):
+        model.train()
+        model.zero_grad()
+        output = model(batch)
+        training_loss(config, output, batch).backward()
+        outputs.append((predicted_joints(config, output, batch).detach(),
+                        torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])))
+    (joints_a, grads_a), (joints_b, grads_b) = outputs
+    torch.testing.assert_close(joints_b, joints_a, rtol=0, atol=1e-5)
+    torch.testing.assert_close(grads_b, grads_a, rtol=1e-3, atol=1e-6 * float(grads_a.abs().max()))
