@@ -66,8 +66,17 @@ from simulator.transducers import TransducerModel
 __all__ = ["REALISM", "REALISM_EFFECTS", "REALISM_STREAM", "realism_effects"]
 
 REALISM = ("ideal", "realistic")
+
+
+def _realistic_effects() -> dict:
+    """Every effect of the realistic preset: {SimulationConfig field: value}, in the order they draw."""
+    return {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
+            "directivity": DirectivityModel(), "drift": DriftModel(), "clothing": ClothingModel(), "clutter": True,
+            "motion": MotionModel()}
+
+
 #: The effects of the realistic preset, by their :class:`simulator.recording.SimulationConfig` field names.
-REALISM_EFFECTS = ("noise", "devices", "image_image_paths", "directivity", "drift", "clothing", "clutter", "motion")
+REALISM_EFFECTS = tuple(_realistic_effects())
 #: The third word of a room's realism seed: [seed, room, REALISM_STREAM].
 REALISM_STREAM = 14
 
@@ -87,8 +96,5 @@ def realism_effects(preset: str, without: tuple[str, ...] = ()) -> dict:
             raise ValueError("the ideal preset draws no effect to leave out: use the realistic preset")
         return {}
     if preset == "realistic":
-        effects = {"noise": NoiseModel(), "devices": TransducerModel(), "image_image_paths": True,
-                   "directivity": DirectivityModel(), "drift": DriftModel(), "clothing": ClothingModel(),
-                   "clutter": True, "motion": MotionModel()}
-        return {name: value for name, value in effects.items() if name not in without}
+        return {name: value for name, value in _realistic_effects().items() if name not in without}
     raise ValueError(f"realism preset {preset!r}: choose one of {REALISM}")
