@@ -22,6 +22,11 @@ regression (soft-argmax volumes trained with an L1 loss in metres):
    shared by all joints, and a soft-argmax. A tube also samples the coarse stage's volumes of all
    joints (log-probabilities), so that a weak reflector such as a hand is placed with the body around
    it in view.
+3. Refinement (``refine_joints``, :class:`JointRefiner`): the fine stage places each joint on its own;
+   a small MLP over all joints at once (their positions relative to the body, lines of sight, the fine
+   stage's spread in depth and the keypoints' confidences) moves each joint along its line of sight,
+   after the 2D-to-3D lifting networks that learn a body's proportions (Martinez et al. 2017). It starts
+   as the identity (zero last layer).
 
 Why tubes: a keypoint detected within a few pixels fixes its joint to a ray to within ~3 cm at 3.5 m,
 so the error left is the depth along the ray, which is what the delays measure. A cube must cover the
@@ -46,7 +51,7 @@ from pipeline.grid import camera_to_voxel, voxel_centers_camera
 from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding_indexed
 from pipeline.visual_encoding import keypoint_rays
 
-__all__ = ["CoarseToFineLifter", "LifterOutput", "joint_l1_loss", "soft_argmax_points"]
+__all__ = ["CoarseToFineLifter", "JointRefiner", "LifterOutput", "joint_l1_loss", "soft_argmax_points"]
 
 AUDIO_STATISTICS = 4          # max, mean, standard deviation, mean of logs over pairs
 RAY_MIN_CONFIDENCE = 0.2      # below it a keypoint's ray is not trusted (the detector's occluded keypoints)
@@ -62,12 +67,15 @@ class LifterOutput:
         coarse_logits: (B, J, X, Y, Z) the coarse stage's volumes (before the softmax).
         fine_centers: (B, J, 3) centres of the fine cubes or tubes (the detached coarse joints; a tube is
             centred at the coarse joint's depth on its ray).
+        fine_joints: (B, J, 3) the fine stage's joints before :class:`JointRefiner` (None without one:
+            ``joints`` are then the fine stage's).
     """
 
     joints: torch.Tensor
     coarse_joints: torch.Tensor
     coarse_logits: torch.Tensor
     fine_centers: torch.Tensor
+    fine_joints: torch.Tensor | None = None
 
 
 def soft_argmax_points(logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -138,6 +146,52 @@ class _UNet3d(nn.Module):
         return self.head(self.up(torch.cat([skip, low], dim=1)))
 
 
+class JointRefiner(nn.Module):
+    """Moves every joint along its line of sight by an offset that a small MLP reads off all the joints at once.
+
+    Per joint j (the fine stage's p_j, camera frame; the body's mean joint p_mean): p_j - p_mean, its depth
+    |p_j| less the mean depth, its line of sight a_j = p_j / |p_j|, the spread (standard deviation, metres)
+    of the fine stage's distribution along a_j, the keypoint's confidence and the coarse joint's offset
+    c_j - p_j; for the frame, the mean depth less 3.5 m. Output: p_j + delta_j a_j. The inputs are detached
+    (the stages before learn from their own losses); the last layer starts at zero, so an untrained refiner
+    returns the fine joints exactly.
+    """
+
+    FEATURES = 12
+
+    def __init__(self, hidden: int = 256):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(NUM_JOINTS * self.FEATURES + 1, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, NUM_JOINTS))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    @staticmethod
+    def depth_spread(logits: torch.Tensor, points: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+        """(B, J) standard deviation (metres) along ``axis`` (B, J, 3) of softmax(``logits``) (B, J, *S) over
+        ``points`` (B, J, *S, 3)."""
+        b, j = logits.shape[:2]
+        weights = torch.softmax(logits.reshape(b, j, -1).float(), dim=-1)
+        along = torch.einsum("bjnc,bjc->bjn", points.reshape(b, j, -1, 3).float(), axis)
+        mean = (weights * along).sum(-1, keepdim=True)
+        return ((weights * (along - mean) ** 2).sum(-1)).clamp_min(0.0).sqrt()
+
+    def forward(self, joints: torch.Tensor, coarse_joints: torch.Tensor, spread_m: torch.Tensor,
+                confidence: torch.Tensor) -> torch.Tensor:
+        """Args: the fine joints (B, J, 3), coarse joints (B, J, 3), depth spreads (B, J) and keypoint
+        confidences (B, J). Returns the refined joints (B, J, 3)."""
+        p = joints.detach().float()
+        depth = p.norm(dim=-1, keepdim=True).clamp_min(1e-6)                               # (B, J, 1)
+        axis = p / depth
+        mean_depth = depth.mean(dim=1, keepdim=True)
+        features = torch.cat([p - p.mean(dim=1, keepdim=True), depth - mean_depth, axis, spread_m.detach()[..., None],
+                              torch.nan_to_num(confidence, nan=0.0)[..., None].float(),
+                              coarse_joints.detach().float() - p], dim=-1)                 # (B, J, 12)
+        x = torch.cat([features.flatten(1), mean_depth[:, 0] - 3.5], dim=1)
+        delta = self.mlp(x)                                                                # (B, J)
+        return joints + delta[..., None].to(joints.dtype) * axis.to(joints.dtype)
+
+
 class CoarseToFineLifter(nn.Module):
     """Coarse grid over the volume, then a fine cube per joint; soft-argmax decoding in metres.
 
@@ -162,6 +216,7 @@ class CoarseToFineLifter(nn.Module):
         for head in (self.coarse.head, self.fine[-1]):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
+        self.refiner = JointRefiner() if config.refine_joints else None
 
     # -- encodings (geometry, float32) --------------------------------------------------------------
     def _audio(self, batch: dict, envelopes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -307,6 +362,15 @@ class CoarseToFineLifter(nn.Module):
                     batch["kernels"][..., :self.config.kernel_samples].float())}
         coarse_logits, coarse_joints = self.coarse_stage(batch)
         centers = coarse_joints.detach()
-        joints = self.fine_stage(batch, centers, coarse_logits)
+        if self.refiner is None:
+            joints = self.fine_stage(batch, centers, coarse_logits)
+            return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
+                                fine_centers=centers)
+        logits, points = self.fine_volumes(batch, centers, coarse_logits)
+        fine_joints = soft_argmax_points(logits, points)
+        axis = fine_joints.detach().float()
+        axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        spread = JointRefiner.depth_spread(logits.detach(), points.detach(), axis)
+        joints = self.refiner(fine_joints, coarse_joints, spread, batch["keypoints2d"][..., 2])
         return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
-                            fine_centers=centers)
+                            fine_centers=centers, fine_joints=fine_joints)

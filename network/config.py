@@ -78,6 +78,10 @@ class NetworkConfig:
             of ``fine_voxel_m`` in depth around the coarse joint's depth and ``fine_cube`` across: vision
             pins the joint to its ray and sound fixes where on it.
         ray_samples: coarse_fine with fine_shape "ray" only: depth steps of each tube.
+        refine_joints: coarse_fine only: after the fine stage, a small network over all joints at once
+            (:class:`network.coarse_fine.JointRefiner`) moves each joint along its line of sight: the fine stage
+            places every joint on its own, this step lets the body's proportions and the other joints' depths
+            correct a joint whose echo is weak (a hand). Off in checkpoints written before it existed.
         antialias_encoding: widen each kernel envelope by a sliding maximum over the largest delay
             step between neighbouring voxels (:func:`pipeline.spatial_encoding.antialiased_envelope`),
             so a reflector between voxel centres keeps its peak. Checkpoints written before this
@@ -109,6 +113,7 @@ class NetworkConfig:
     antialias_encoding: bool = True
     fine_shape: str = "cube"
     ray_samples: int = 48
+    refine_joints: bool = False
 
     def __post_init__(self) -> None:
         def whole(value, what, minimum=1):
@@ -149,7 +154,7 @@ class NetworkConfig:
             raise NetworkConfigError(f"fine_shape={self.fine_shape!r} must be one of {FINE_SHAPES}")
         if self.arch not in ARCHITECTURES:
             raise NetworkConfigError(f"arch={self.arch!r} must be one of {ARCHITECTURES}")
-        for name in ("use_audio", "use_vision", "antialias_encoding"):
+        for name in ("use_audio", "use_vision", "antialias_encoding", "refine_joints"):
             if not isinstance(getattr(self, name), bool):
                 raise NetworkConfigError(f"{name}={getattr(self, name)!r} must be True or False")
         if not self.use_audio and not self.use_vision:

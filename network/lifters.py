@@ -3,7 +3,7 @@
 ``NetworkConfig.arch`` names the architecture: "paper" (:class:`network.model.PoseKernelLifter`, heatmaps
 per stage, trained with the multi-stage L2 heatmap loss of eq. 10 and decoded by sub-voxel peak fitting)
 or "coarse_fine" (:class:`network.coarse_fine.CoarseToFineLifter`, joints in metres from soft-argmax
-volumes, trained with an L1 loss in metres on its coarse and fine joints). :func:`training_loss` and
+volumes, trained with an L1 loss in metres on its coarse and fine joints, and refined ones where it refines). :func:`training_loss` and
 :func:`predicted_joints` hide that difference from the training loop and from :func:`network.inference.predict`.
 """
 from __future__ import annotations
@@ -39,7 +39,10 @@ def on_device(model: nn.Module, device) -> nn.Module:
 def training_loss(config: NetworkConfig, output, batch: dict) -> torch.Tensor:
     """The architecture's loss for ``output`` = model(batch) against ``batch["joints3d"]`` (NaN: unknown)."""
     if isinstance(output, LifterOutput):
-        return joint_l1_loss(output.coarse_joints, batch["joints3d"]) + joint_l1_loss(output.joints, batch["joints3d"])
+        loss = joint_l1_loss(output.coarse_joints, batch["joints3d"]) + joint_l1_loss(output.joints, batch["joints3d"])
+        if output.fine_joints is not None:      # refined: the fine stage keeps its own loss
+            loss = loss + joint_l1_loss(output.fine_joints, batch["joints3d"])
+        return loss
     targets, mask = gaussian_targets(batch["joints3d"], batch["grid_to_camera"], config.grid_shape,
                                      config.voxel_size_m, config.target_sigma_voxels, return_mask=True)
     return heatmap_loss([h.float() for h in output], targets, mask)

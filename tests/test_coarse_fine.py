@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from network.coarse_fine import CoarseToFineLifter, joint_l1_loss, soft_argmax_points
+from network.coarse_fine import CoarseToFineLifter, JointRefiner, joint_l1_loss, soft_argmax_points
 from network.config import CONFIGS, get_config
 from network.lifters import build_lifter, training_loss
 from network.model import synthetic_batch
@@ -156,9 +156,10 @@ def test_l1_loss_ignores_unknown_joints():
 
 
 CUBE_TINY = get_config("c2f_tiny", fine_shape="cube", fine_cube=6, name="cube_tiny")
+REFINED_TINY = get_config("c2f_tiny", refine_joints=True, name="refined_tiny")
 
 
-@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny")], ids=["cube", "ray"])
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY], ids=["cube", "ray", "refined"])
 def test_the_lifter_is_invariant_to_pair_order_and_padding(config):
     torch.manual_seed(0)
     model = CoarseToFineLifter(config).eval()
@@ -178,7 +179,7 @@ def test_the_lifter_is_invariant_to_pair_order_and_padding(config):
         assert torch.isfinite(model(two).joints).all()
 
 
-@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny")], ids=["cube", "ray"])
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY], ids=["cube", "ray", "refined"])
 def test_the_lifter_learns_exact_frames(config):
     torch.manual_seed(0)
     model = build_lifter(config)
@@ -195,6 +196,43 @@ def test_the_lifter_learns_exact_frames(config):
     with torch.no_grad():
         after = float((model(batch).joints - joints).norm(dim=-1).mean())
     assert after < 0.5 * before, (before, after)
+
+
+def test_an_untrained_refiner_returns_the_fine_joints_and_learns_a_depth_offset():
+    torch.manual_seed(0)
+    model = CoarseToFineLifter(REFINED_TINY).eval()
+    batch, joints = synthetic_batch(REFINED_TINY, batch_size=2, num_pairs=4, seed=1)
+    with torch.no_grad():
+        out = model(batch)
+    assert out.fine_joints is not None and torch.equal(out.joints, out.fine_joints)
+    # trained alone on fine joints that are all 10 cm too far along their lines of sight, it learns to pull them in
+    refiner = JointRefiner(hidden=32)
+    truth = joints.float()
+    far = truth * (1.0 + 0.10 / truth.norm(dim=-1, keepdim=True))
+    spread, confidence = torch.full(truth.shape[:2], 0.05), torch.ones(truth.shape[:2])
+    optimizer = torch.optim.Adam(refiner.parameters(), 1e-2)
+    for _ in range(200):
+        loss = joint_l1_loss(refiner(far, far, spread, confidence), truth)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        moved = refiner(far, far, spread, confidence)
+    assert float((moved - truth).norm(dim=-1).mean()) < 0.02          # from 10 cm
+    # it moves joints only along their lines of sight: the direction from the camera is kept
+    directions = torch.nn.functional.normalize
+    assert torch.allclose(directions(moved, dim=-1), directions(far, dim=-1), atol=1e-5)
+
+
+def test_the_refiners_depth_spread_is_the_standard_deviation_along_the_axis():
+    # two equally likely points 0.3 m apart along the axis (and 1 m apart across it, which must not count)
+    points = torch.tensor([[[[0.0, 0.0, 3.0], [1.0, 0.0, 3.3]]]])        # (B=1, J=1, N=2, 3)
+    logits = torch.zeros(1, 1, 2)
+    axis = torch.tensor([[[0.0, 0.0, 1.0]]])
+    assert float(JointRefiner.depth_spread(logits, points, axis)) == pytest.approx(0.15)
+    # weights 0.8 / 0.2: sqrt(0.8 * 0.2) * 0.3
+    logits = torch.log(torch.tensor([[[0.8, 0.2]]]))
+    assert float(JointRefiner.depth_spread(logits, points, axis)) == pytest.approx(0.4 * 0.3, rel=1e-5)
 
 
 def test_a_checkpoint_of_the_other_architecture_is_refused(tmp_path):
