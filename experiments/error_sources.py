@@ -12,8 +12,9 @@ For every frame and joint (camera frame, metres) with prediction p and truth t:
   perpendicular to it (what the 2D keypoints pin).
 * mean-depth error: mean_j |p| - mean_j |t| (signed; its percentiles), and its magnitude by activity.
 
-Each is reported for the coarse stage, the fine stage and the final joints (the fine stage's, or the refined ones of a
-model with ``refine_joints``). The paper's network has no stages: its joints are reported as "final".
+Each is reported for the coarse stage, the coarse joints moved by the depth search (a model with ``depth_search``),
+the fine stage and the final joints (the fine stage's, or the refined ones of a model with ``refine_joints``). The
+paper's network has no stages: its joints are reported as "final".
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def error_sources(pred: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def stage_predictions(checkpoint: str, data: str, split: str, batch_size: int = 8) -> dict:
-    """(N, J, 3) joints of each stage ("coarse", "fine", "final"; only "final" for the paper's network), the truth,
+    """(N, J, 3) joints of each stage ("coarse", "searched" where the model searches depth, "fine", "final"; only
+    "final" for the paper's network), the truth,
     and the frames' store indices, from ``checkpoint`` on ``data``'s ``split``."""
     import torch
 
@@ -67,13 +69,15 @@ def stage_predictions(checkpoint: str, data: str, split: str, batch_size: int = 
     config = state["config_obj"]
     loader = torch.utils.data.DataLoader(SynthFrames(data, config, split=split), batch_size=batch_size,
                                          collate_fn=collate)
-    rows = {"final": [], "coarse": [], "fine": [], "truth": [], "index": []}
+    rows = {"final": [], "coarse": [], "searched": [], "fine": [], "truth": [], "index": []}
     with torch.no_grad():
         for batch in loader:
             out = model(batch)
             rows["final"].append(predicted_joints(config, out, batch).numpy())
             if isinstance(out, LifterOutput):
                 rows["coarse"].append(out.coarse_joints.float().numpy())
+                if out.searched_joints is not None:
+                    rows["searched"].append(out.searched_joints.float().numpy())
                 rows["fine"].append((out.joints if out.fine_joints is None else out.fine_joints).float().numpy())
             rows["truth"].append(batch["joints3d"].float().numpy())
             rows["index"].append(batch["index"].numpy())
@@ -86,7 +90,8 @@ def report(checkpoint: str, data: str, split: str = "test") -> dict:
 
     pred = stage_predictions(checkpoint, data, split)
     out = {"checkpoint": checkpoint, "data": data, "split": split, "frames": int(len(pred["truth"])),
-           "stages": {k: error_sources(pred[k], pred["truth"]) for k in ("coarse", "fine", "final") if k in pred}}
+           "stages": {k: error_sources(pred[k], pred["truth"]) for k in ("coarse", "searched", "fine", "final")
+                      if k in pred}}
     group = zarr.open_group(data, mode="r")
     if "activity" in group:
         activity = np.asarray(group["activity"][:])[pred["index"]]

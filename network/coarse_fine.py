@@ -22,6 +22,11 @@ regression (soft-argmax volumes trained with an L1 loss in metres):
    shared by all joints, and a soft-argmax. A tube also samples the coarse stage's volumes of all
    joints (log-probabilities), so that a weak reflector such as a hand is placed with the body around
    it in view.
+Between the two (``depth_search``, :class:`DepthSearch`): the coarse stage places the body only to about its
+voxel, and each joint's tube is centred there. A 1D network reads every joint's audio statistics along its line
+of sight (the tube's axis) at once and picks one depth offset for the whole body; the tubes are centred at the
+coarse joints moved by it. One joint's profile alone has the echoes of every body part on it; all of them
+together, shifted as one, are where the body is.
 3. Refinement (``refine_joints``, :class:`JointRefiner`): the fine stage places each joint on its own;
    a small MLP over all joints at once (their positions relative to the body, lines of sight, the fine
    stage's spread in depth and the keypoints' confidences) moves each joint along its line of sight,
@@ -51,7 +56,7 @@ from pipeline.grid import camera_to_voxel, voxel_centers_camera
 from pipeline.spatial_encoding import antialiased_envelope, kernel_envelope, pair_statistics, spatial_encoding_indexed
 from pipeline.visual_encoding import keypoint_rays
 
-__all__ = ["CoarseToFineLifter", "JointRefiner", "LifterOutput", "joint_l1_loss", "soft_argmax_points"]
+__all__ = ["CoarseToFineLifter", "DepthSearch", "JointRefiner", "LifterOutput", "joint_l1_loss", "soft_argmax_points"]
 
 AUDIO_STATISTICS = 4          # max, mean, standard deviation, mean of logs over pairs
 RAY_MIN_CONFIDENCE = 0.2      # below it a keypoint's ray is not trusted (the detector's occluded keypoints)
@@ -69,6 +74,8 @@ class LifterOutput:
             centred at the coarse joint's depth on its ray).
         fine_joints: (B, J, 3) the fine stage's joints before :class:`JointRefiner` (None without one:
             ``joints`` are then the fine stage's).
+        searched_joints: (B, J, 3) the coarse joints moved along their lines of sight by :class:`DepthSearch`'s
+            offset (None without one; ``fine_centers`` are then the coarse joints).
     """
 
     joints: torch.Tensor
@@ -76,6 +83,7 @@ class LifterOutput:
     coarse_logits: torch.Tensor
     fine_centers: torch.Tensor
     fine_joints: torch.Tensor | None = None
+    searched_joints: torch.Tensor | None = None
 
 
 def soft_argmax_points(logits: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -192,6 +200,34 @@ class JointRefiner(nn.Module):
         return joints + delta[..., None].to(joints.dtype) * axis.to(joints.dtype)
 
 
+class DepthSearch(nn.Module):
+    """One depth offset for the whole body from every joint's audio profile along its line of sight.
+
+    Input (B, J * 4, D): the pair statistics at D = ``ray_samples`` points of each joint's line, ``fine_voxel_m``
+    apart and centred on its coarse joint. Three 1D convolutions over the depth steps (joints and statistics as
+    channels), a zero-initialised head, a softmax over the D offsets and its expectation: (B,) metres. Untrained, the
+    softmax is flat over offsets symmetric about zero, so the offset is zero and the coarse joints stay where they are.
+    """
+
+    def __init__(self, channels: int, kernel: int = 5):
+        super().__init__()
+        groups = max(g for g in range(1, min(4, channels) + 1) if channels % g == 0)
+        layers, width = [], NUM_JOINTS * AUDIO_STATISTICS
+        for _ in range(3):
+            layers += [nn.Conv1d(width, channels, kernel, padding=kernel // 2, bias=False),
+                       nn.GroupNorm(groups, channels), nn.ReLU(inplace=True)]
+            width = channels
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv1d(channels, 1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, profiles: torch.Tensor, offsets_m: torch.Tensor) -> torch.Tensor:
+        """``profiles`` (B, J * 4, D), ``offsets_m`` (D,) the offset of each step: the expected offset, (B,) metres."""
+        logits = self.head(self.body(profiles))[:, 0]                                      # (B, D)
+        return torch.softmax(logits.float(), dim=-1) @ offsets_m.float()
+
+
 class CoarseToFineLifter(nn.Module):
     """Coarse grid over the volume, then a fine cube per joint; soft-argmax decoding in metres.
 
@@ -217,6 +253,7 @@ class CoarseToFineLifter(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
         self.refiner = JointRefiner() if config.refine_joints else None
+        self.depth_search = DepthSearch(2 * c) if config.depth_search else None
 
     # -- encodings (geometry, float32) --------------------------------------------------------------
     def _audio(self, batch: dict, envelopes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -268,13 +305,11 @@ class CoarseToFineLifter(nn.Module):
         offsets = torch.stack(torch.meshgrid(steps, steps, steps, indexing="ij"), dim=-1)   # (F, F, F, 3)
         return centers_m[:, :, None, None, None, :] + offsets
 
-    def ray_tubes(self, keypoints: torch.Tensor, intrinsics: torch.Tensor, centers_m: torch.Tensor) -> torch.Tensor:
-        """(B, J, D, W, W, 3) camera-frame points of a tube per joint: D = ``ray_samples`` steps of
-        ``fine_voxel_m`` along the joint's viewing ray, centred at the depth of ``centers_m`` (B, J, 3) on it,
-        and W = ``fine_cube`` steps across. The ray is the keypoint's (``keypoints`` (B, J, 3) as u, v,
-        confidence; ``intrinsics`` (B, 3, 3)) when its confidence is at least :data:`RAY_MIN_CONFIDENCE`,
-        else the one through the centre."""
-        cfg = self.config
+    def sight_lines(self, keypoints: torch.Tensor, intrinsics: torch.Tensor, centers_m: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, J, 3) unit direction of each joint's line of sight and (B, J) the depth of ``centers_m`` (B, J, 3) on
+        it. The line is the keypoint's (``keypoints`` (B, J, 3) as u, v, confidence; ``intrinsics`` (B, 3, 3)) when
+        its confidence is at least :data:`RAY_MIN_CONFIDENCE`, else the one through the centre."""
         pixels = torch.nan_to_num(keypoints[..., :2])
         confidence = torch.nan_to_num(keypoints[..., 2], nan=0.0)
         homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
@@ -282,19 +317,46 @@ class CoarseToFineLifter(nn.Module):
         trusted = (confidence >= RAY_MIN_CONFIDENCE) & torch.isfinite(keypoints[..., :2]).all(-1)
         axis = torch.where(trusted[..., None], detected, centers_m)
         axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-        depth = (centers_m * axis).sum(-1)                                                   # (B, J)
+        return axis, (centers_m * axis).sum(-1)
+
+    def ray_tubes(self, keypoints: torch.Tensor, intrinsics: torch.Tensor, centers_m: torch.Tensor) -> torch.Tensor:
+        """(B, J, D, W, W, 3) camera-frame points of a tube per joint: D = ``ray_samples`` steps of
+        ``fine_voxel_m`` along the joint's line of sight (:meth:`sight_lines`), centred at the depth of ``centers_m``
+        (B, J, 3) on it, and W = ``fine_cube`` steps across."""
+        cfg = self.config
+        axis, depth = self.sight_lines(keypoints, intrinsics, centers_m)
         up = torch.zeros_like(axis)
         up[..., 1] = 1.0
         across = torch.linalg.cross(up, axis)
         across = across / across.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         down = torch.linalg.cross(axis, across)
         size = cfg.fine_voxel_m
-        along = (torch.arange(cfg.ray_samples, device=axis.device, dtype=axis.dtype) - (cfg.ray_samples - 1) / 2) * size
+        along = self.depth_steps_m(axis)
         side = (torch.arange(cfg.fine_cube, device=axis.device, dtype=axis.dtype) - (cfg.fine_cube - 1) / 2) * size
         d, u, v = torch.meshgrid(along, side, side, indexing="ij")                          # (D, W, W)
         e = (lambda t: t[:, :, None, None, None, :])
         return (e(axis) * (depth[:, :, None, None, None, None] + d[..., None]) + e(across) * u[..., None]
                 + e(down) * v[..., None])
+
+    def depth_steps_m(self, like: torch.Tensor) -> torch.Tensor:
+        """(D,) the tubes' depth offsets about their centre: ``ray_samples`` steps of ``fine_voxel_m``, symmetric."""
+        cfg = self.config
+        return (torch.arange(cfg.ray_samples, device=like.device, dtype=like.dtype) - (cfg.ray_samples - 1) / 2) \
+            * cfg.fine_voxel_m
+
+    def searched_centers(self, batch: dict, centers_m: torch.Tensor) -> torch.Tensor:
+        """(B, J, 3) ``centers_m`` (the detached coarse joints) moved along their lines of sight by
+        :class:`DepthSearch`'s one offset per frame."""
+        axis, depth = self.sight_lines(batch["keypoints2d"].float(), batch["intrinsics"].float(), centers_m)
+        steps = self.depth_steps_m(axis)
+        points = axis[:, :, None, :] * (depth[:, :, None, None] + steps[None, None, :, None])  # (B, J, D, 3)
+        b, d = points.shape[0], steps.shape[0]
+        with torch.autocast(device_type=points.device.type, enabled=False):
+            audio = self._audio(batch, self._envelopes(batch, self.config.fine_voxel_m),
+                                points.reshape(b, NUM_JOINTS * d, 1, 1, 3))                  # (B, 4, J * D, 1, 1)
+        profiles = audio.reshape(b, AUDIO_STATISTICS, NUM_JOINTS, d).transpose(1, 2).reshape(b, -1, d)
+        offset = self.depth_search(profiles, steps)                                          # (B,)
+        return axis * (depth + offset[:, None])[..., None]
 
     def fine_points(self, batch: dict, centers_m: torch.Tensor) -> torch.Tensor:
         """(B, J, *S, 3) the points of each joint's fine stage around ``centers_m`` (B, J, 3)."""
@@ -362,10 +424,14 @@ class CoarseToFineLifter(nn.Module):
                     batch["kernels"][..., :self.config.kernel_samples].float())}
         coarse_logits, coarse_joints = self.coarse_stage(batch)
         centers = coarse_joints.detach()
+        searched = None
+        if self.depth_search is not None:
+            searched = self.searched_centers(batch, centers)
+            centers = searched.detach()
         if self.refiner is None:
             joints = self.fine_stage(batch, centers, coarse_logits)
             return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
-                                fine_centers=centers)
+                                fine_centers=centers, searched_joints=searched)
         logits, points = self.fine_volumes(batch, centers, coarse_logits)
         fine_joints = soft_argmax_points(logits, points)
         axis = fine_joints.detach().float()
@@ -373,4 +439,4 @@ class CoarseToFineLifter(nn.Module):
         spread = JointRefiner.depth_spread(logits.detach(), points.detach(), axis)
         joints = self.refiner(fine_joints, coarse_joints, spread, batch["keypoints2d"][..., 2])
         return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
-                            fine_centers=centers, fine_joints=fine_joints)
+                            fine_centers=centers, fine_joints=fine_joints, searched_joints=searched)

@@ -82,6 +82,11 @@ class NetworkConfig:
             (:class:`network.coarse_fine.JointRefiner`) moves each joint along its line of sight: the fine stage
             places every joint on its own, this step lets the body's proportions and the other joints' depths
             correct a joint whose echo is weak (a hand). Off in checkpoints written before it existed.
+        depth_search: coarse_fine with fine_shape "ray" only: between the stages, shift the whole body along the
+            joints' lines of sight by one depth offset that a 1D network reads off every joint's audio profile
+            along its line (``ray_samples`` steps of ``fine_voxel_m``) at once (:class:`network.coarse_fine.DepthSearch`),
+            and centre the tubes there: the coarse grid places the body only to its voxel, and one joint's
+            profile cannot tell its own echo from the others'. Off in checkpoints written before it existed.
         antialias_encoding: widen each kernel envelope by a sliding maximum over the largest delay
             step between neighbouring voxels (:func:`pipeline.spatial_encoding.antialiased_envelope`),
             so a reflector between voxel centres keeps its peak. Checkpoints written before this
@@ -114,6 +119,7 @@ class NetworkConfig:
     fine_shape: str = "cube"
     ray_samples: int = 48
     refine_joints: bool = False
+    depth_search: bool = False
 
     def __post_init__(self) -> None:
         def whole(value, what, minimum=1):
@@ -152,9 +158,11 @@ class NetworkConfig:
         object.__setattr__(self, "ray_samples", whole(self.ray_samples, "ray_samples", minimum=2))
         if self.fine_shape not in FINE_SHAPES:
             raise NetworkConfigError(f"fine_shape={self.fine_shape!r} must be one of {FINE_SHAPES}")
+        if self.depth_search is True and self.fine_shape != "ray":
+            raise NetworkConfigError("depth_search=True needs fine_shape='ray' (it searches along the tubes' lines)")
         if self.arch not in ARCHITECTURES:
             raise NetworkConfigError(f"arch={self.arch!r} must be one of {ARCHITECTURES}")
-        for name in ("use_audio", "use_vision", "antialias_encoding", "refine_joints"):
+        for name in ("use_audio", "use_vision", "antialias_encoding", "refine_joints", "depth_search"):
             if not isinstance(getattr(self, name), bool):
                 raise NetworkConfigError(f"{name}={getattr(self, name)!r} must be True or False")
         if not self.use_audio and not self.use_vision:

@@ -42,6 +42,8 @@ def training_loss(config: NetworkConfig, output, batch: dict) -> torch.Tensor:
         loss = joint_l1_loss(output.coarse_joints, batch["joints3d"]) + joint_l1_loss(output.joints, batch["joints3d"])
         if output.fine_joints is not None:      # refined: the fine stage keeps its own loss
             loss = loss + joint_l1_loss(output.fine_joints, batch["joints3d"])
+        if output.searched_joints is not None:  # the depth search learns from where it moves the coarse joints
+            loss = loss + joint_l1_loss(output.searched_joints, batch["joints3d"])
         return loss
     targets, mask = gaussian_targets(batch["joints3d"], batch["grid_to_camera"], config.grid_shape,
                                      config.voxel_size_m, config.target_sigma_voxels, return_mask=True)

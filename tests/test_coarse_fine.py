@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from network.coarse_fine import CoarseToFineLifter, JointRefiner, joint_l1_loss, soft_argmax_points
+from network.coarse_fine import CoarseToFineLifter, DepthSearch, JointRefiner, joint_l1_loss, soft_argmax_points
 from network.config import CONFIGS, get_config
 from network.lifters import build_lifter, training_loss
 from network.model import synthetic_batch
@@ -157,9 +157,11 @@ def test_l1_loss_ignores_unknown_joints():
 
 CUBE_TINY = get_config("c2f_tiny", fine_shape="cube", fine_cube=6, name="cube_tiny")
 REFINED_TINY = get_config("c2f_tiny", refine_joints=True, name="refined_tiny")
+SEARCHED_TINY = get_config("c2f_tiny", depth_search=True, name="searched_tiny")
 
 
-@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY], ids=["cube", "ray", "refined"])
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY, SEARCHED_TINY],
+                         ids=["cube", "ray", "refined", "searched"])
 def test_the_lifter_is_invariant_to_pair_order_and_padding(config):
     torch.manual_seed(0)
     model = CoarseToFineLifter(config).eval()
@@ -179,7 +181,8 @@ def test_the_lifter_is_invariant_to_pair_order_and_padding(config):
         assert torch.isfinite(model(two).joints).all()
 
 
-@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY], ids=["cube", "ray", "refined"])
+@pytest.mark.parametrize("config", [CUBE_TINY, get_config("c2f_tiny"), REFINED_TINY, SEARCHED_TINY],
+                         ids=["cube", "ray", "refined", "searched"])
 def test_the_lifter_learns_exact_frames(config):
     torch.manual_seed(0)
     model = build_lifter(config)
@@ -222,6 +225,47 @@ def test_an_untrained_refiner_returns_the_fine_joints_and_learns_a_depth_offset(
     # it moves joints only along their lines of sight: the direction from the camera is kept
     directions = torch.nn.functional.normalize
     assert torch.allclose(directions(moved, dim=-1), directions(far, dim=-1), atol=1e-5)
+
+
+def test_an_untrained_depth_search_moves_nothing_and_it_learns_where_a_profile_peaks():
+    torch.manual_seed(0)
+    searched = CoarseToFineLifter(SEARCHED_TINY).eval()
+    plain = CoarseToFineLifter(get_config("c2f_tiny")).eval()
+    plain.load_state_dict({k: v for k, v in searched.state_dict().items() if not k.startswith("depth_search.")})
+    batch, _ = synthetic_batch(SEARCHED_TINY, batch_size=2, num_pairs=4, seed=2)
+    with torch.no_grad():
+        a, b = searched(batch), plain(batch)
+    assert torch.allclose(a.joints, b.joints, atol=1e-5)
+    # the searched joints are the coarse joints on their lines of sight (offset 0): at the coarse joints' depths
+    axis, depth = searched.sight_lines(batch["keypoints2d"].float(), batch["intrinsics"].float(), a.coarse_joints)
+    assert torch.allclose((a.searched_joints * axis).sum(-1), depth, atol=1e-5)
+    # trained alone, it reads the offset off profiles that peak there (every joint's at the same step)
+    torch.manual_seed(1)
+    search = DepthSearch(8)
+    steps = (torch.arange(16.0) - 7.5) * 0.02
+    optimizer = torch.optim.Adam(search.parameters(), 1e-2)
+    grid = torch.arange(16.0)
+
+    def draw(n):
+        peak = torch.randint(2, 14, (n,))
+        bump = torch.exp(-0.5 * (grid[None] - peak[:, None].float()) ** 2)            # (n, D)
+        profiles = bump[:, None, :].expand(-1, 15 * 4, -1) + 0.05 * torch.randn(n, 15 * 4, 16)
+        return profiles, steps[peak]
+
+    for _ in range(300):
+        profiles, truth = draw(16)
+        loss = (search(profiles, steps) - truth).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    profiles, truth = draw(64)
+    with torch.no_grad():
+        assert float((search(profiles, steps) - truth).abs().mean()) < 0.02        # within a step (from ~0.06 m)
+
+
+def test_depth_search_needs_tubes():
+    with pytest.raises(Exception, match="depth_search"):
+        get_config("c2f_tiny", fine_shape="cube", depth_search=True)
 
 
 def test_the_refiners_depth_spread_is_the_standard_deviation_along_the_axis():

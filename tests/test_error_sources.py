@@ -56,7 +56,7 @@ def test_unknown_joints_are_left_out():
 
 
 def test_the_command_reports_every_stage_of_a_refined_model(tiny_store, tmp_path):
-    config = get_config("c2f_tiny", refine_joints=True, kernel_samples=2400, name="refined_tiny")
+    config = get_config("c2f_tiny", refine_joints=True, depth_search=True, kernel_samples=2400, name="refined_tiny")
     torch.manual_seed(0)
     model = CoarseToFineLifter(config)
     checkpoint = tmp_path / "refined.pt"
@@ -65,7 +65,7 @@ def test_the_command_reports_every_stage_of_a_refined_model(tiny_store, tmp_path
     out = tmp_path / "sources.json"
     assert main([str(checkpoint), "--data", str(tiny_store), "--split", "train", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["stages"]) == {"coarse", "fine", "final"} and report["frames"] > 0
+    assert set(report["stages"]) == {"coarse", "searched", "fine", "final"} and report["frames"] > 0
     # untrained, the refiner returns the fine joints
     assert report["stages"]["final"]["mpjpe_cm"] == pytest.approx(report["stages"]["fine"]["mpjpe_cm"])
     assert sum(v["frames"] for v in report["final_by_activity"].values()) == report["frames"]
