@@ -253,7 +253,8 @@ class CoarseToFineLifter(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
         self.refiner = JointRefiner() if config.refine_joints else None
-        self.depth_search = DepthSearch(2 * c) if config.depth_search else None
+        # (the vision-only ablation has no profiles to search: it keeps the coarse joints)
+        self.depth_search = DepthSearch(2 * c) if config.depth_search and config.use_audio else None
 
     # -- encodings (geometry, float32) --------------------------------------------------------------
     def _audio(self, batch: dict, envelopes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,8 @@ class NetworkConfig:
             joints' lines of sight by one depth offset that a 1D network reads off every joint's audio profile
             along its line (``ray_samples`` steps of ``fine_voxel_m``) at once (:class:`network.coarse_fine.DepthSearch`),
             and centre the tubes there: the coarse grid places the body only to its voxel, and one joint's
-            profile cannot tell its own echo from the others'. Off in checkpoints written before it existed.
+            profile cannot tell its own echo from the others'. Without audio (``use_audio=False``) there is nothing
+            to search and the coarse joints are kept. Off in checkpoints written before it existed.
         antialias_encoding: widen each kernel envelope by a sliding maximum over the largest delay
             step between neighbouring voxels (:func:`pipeline.spatial_encoding.antialiased_envelope`),
             so a reflector between voxel centres keeps its peak. Checkpoints written before this

@@ -263,9 +263,15 @@ def test_an_untrained_depth_search_moves_nothing_and_it_learns_where_a_profile_p
         assert float((search(profiles, steps) - truth).abs().mean()) < 0.02        # within a step (from ~0.06 m)
 
 
-def test_depth_search_needs_tubes():
+def test_depth_search_needs_tubes_and_the_vision_only_ablation_keeps_the_coarse_joints():
     with pytest.raises(Exception, match="depth_search"):
         get_config("c2f_tiny", fine_shape="cube", depth_search=True)
+    vision_only = CoarseToFineLifter(SEARCHED_TINY.replace(use_audio=False)).eval()
+    assert vision_only.depth_search is None
+    batch, _ = synthetic_batch(SEARCHED_TINY, batch_size=1, num_pairs=4, seed=4)
+    with torch.no_grad():
+        out = vision_only(batch)
+    assert out.searched_joints is None and torch.isfinite(out.joints).all()
 
 
 def test_the_refiners_depth_spread_is_the_standard_deviation_along_the_axis():
