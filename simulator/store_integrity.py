@@ -137,6 +137,8 @@ def _unwritten(values: np.ndarray, version: int) -> np.ndarray:
     if version < 2 or values.dtype.kind not in "fi":
         return np.zeros(values.shape[:1], bool)
     bad = np.isnan(values) if values.dtype.kind == "f" else values == -1
+    if bad.ndim and len(bad) == 0:      # no frames asked for (an empty split read into memory)
+        return np.zeros(0, bool)
     return bad.reshape(len(bad), -1).any(axis=1) if bad.ndim else np.atleast_1d(bad)
 
 

@@ -180,6 +180,15 @@ def test_training_frames_redraw_per_epoch_and_read_the_same_from_memory(tiny_sto
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_empty_split_reads_into_memory_as_no_frames(tiny_store):
+    import zarr
+
+    splits = np.asarray(zarr.open_group(str(tiny_store), mode="r")["split"][:])
+    empty = next(name for code, name in enumerate(("train", "val", "test")) if not np.any(splits == code))
+    frames = SynthFrames(tiny_store, CONFIG, split=empty, in_memory=True)
+    assert len(frames) == 0 and all(len(v) == 0 for v in frames.memory.values())
+
+
 def test_train_flags_switch_augmentation_and_memory():
     from network.train_config import TrainConfig, add_arguments
 

@@ -1,9 +1,9 @@
 """bodies/: posed metric meshes with 15 joints, adults and children, Anny and SMPL backends."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,30 +224,29 @@ def test_same_seed_same_bodies(anny_model):
 
 # -- same answers: the Anny wrapper's shortcuts (cached rest model, no mesh for what is not kept) ----------
 
-# sha256 (first 16 hex digits) of the vertices (float32) and joints (float64) of
-# PoseSampler.sample(np.random.default_rng(2026), _RECORDED_SUBJECT, activity), and the rng's next
-# uniform draw after it: recorded with the code before the shortcuts (a full Anny forward pass for
-# every batch, every candidate meshed), so these also pin the rng's consumption.
+# PoseSampler.sample(np.random.default_rng(2026), _RECORDED_SUBJECT, activity): its joints, the mean and every
+# 500th of its vertices, and the rng's next uniform draw after it (tests/data/recorded_bodies.json). These pin the
+# Anny wrapper's shortcuts to the code before them (a full Anny forward pass for every batch, every candidate
+# meshed): they were first pinned as sha256 hashes, bit for bit, and the shortcuts matched them on the machine
+# that recorded them (an AMD EPYC). On another CPU (an Intel Xeon, 2026-12-02) the same code draws the same
+# numbers in the same order but its matrix products round differently in the last bits, so the values are now
+# pinned to rounding (recorded there from the code that had matched the hashes): joints within 1e-9 m, vertices
+# (float32) within 1e-6 m, the rng's consumption exactly.
 _RECORDED_SUBJECT = Subject(age_years=9.0, sex="male", stature_m=1.33)
-_RECORDED_SAMPLES = {
-    "drinking": ("f0112860be4d7540", "f9b7e00df6e9835b", 0.35954611893234156),
-    "sitting": ("4d074f7e0661ec78", "7a730141a7a498ce", 0.17072977658825428),
-    "walking": ("9f344c779a65a3d5", "a168ad54124894e6", 0.6520981168659544),
-    "jumping": ("8637308895f2ff03", "60afada58c18db8b", 0.43974028393442544),
-}
-
-
-def _sha16(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+_RECORDED_SAMPLES = json.loads((Path(__file__).parent / "data" / "recorded_bodies.json").read_text())
 
 
 @pytest.mark.parametrize("activity", sorted(_RECORDED_SAMPLES))
-def test_sampled_bodies_are_the_recorded_ones_bit_for_bit(anny_sampler, activity):
+def test_sampled_bodies_are_the_recorded_ones(anny_sampler, activity):
     rng = np.random.default_rng(2026)
     body = anny_sampler.sample(rng, _RECORDED_SUBJECT, activity)
-    vertices, joints, next_draw = _RECORDED_SAMPLES[activity]
-    assert (_sha16(body.vertices), _sha16(body.joints)) == (vertices, joints)
-    assert float(rng.random()) == next_draw  # the same draws, in the same order
+    recorded = _RECORDED_SAMPLES[activity]
+    np.testing.assert_allclose(body.joints, recorded["joints_m"], rtol=0, atol=1e-9)
+    vertices = np.asarray(body.vertices, dtype=np.float64)
+    assert len(vertices) == recorded["n_vertices"]
+    np.testing.assert_allclose(vertices[::500], recorded["every_500th_vertex_m"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(vertices.mean(0), recorded["vertex_mean_m"], rtol=0, atol=1e-6)
+    assert float(rng.random()) == recorded["next_draw"]  # the same draws, in the same order
 
 
 def _annys_own_forward(model, subjects, rotations):

@@ -1,8 +1,9 @@
 """Body velocities (bodies.velocities): closed-form checks of the differenced pose trajectory."""
 from __future__ import annotations
 
-import hashlib
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,23 +132,25 @@ def test_bad_motion_input_is_refused_naming_the_field(anny_sampler):
         vertex_velocities(anny_sampler, body, {}, root_velocity_m_s=(1.0, np.nan, 0.0))
 
 
-# sha256 (first 16 hex digits) of with_velocities(sampler, sampler.sample(rng, _RECORDED_SUBJECT, activity),
-# rng).vertex_velocities_m_s with rng = np.random.default_rng(2026), and the rng's next uniform draw
-# after both: first recorded with the code before the Anny shortcuts (a full Anny forward pass per batch),
-# recorded again when the body model moved from Warp's skinning kernel to Anny's plain-torch one (2026-12-02):
-# the velocities moved by at most 3.3e-13 m/s (rounding, amplified by the finite differences), the draws not at all.
+# with_velocities(sampler, sampler.sample(rng, _RECORDED_SUBJECT, activity), rng).vertex_velocities_m_s with
+# rng = np.random.default_rng(2026): their mean and every 500th, and the rng's next uniform draw after both
+# (tests/data/recorded_velocities.json). First pinned as sha256 hashes with the code before the Anny shortcuts (a
+# full Anny forward pass per batch), recorded again when the body model moved from Warp's skinning kernel to Anny's
+# plain-torch one (the velocities moved by at most 3.3e-13 m/s, the draws not at all). On another CPU (an Intel
+# Xeon against the recording AMD EPYC, 2026-12-02) the same draws came in the same order but the products rounded
+# differently, so the values are now pinned to 1e-9 m/s (recorded there from the code that had matched the
+# hashes), the rng's consumption exactly.
 _RECORDED_SUBJECT = Subject(age_years=9.0, sex="male", stature_m=1.33)
-_RECORDED_VELOCITIES = {
-    "drinking": ("be04cd885d3c64a6", 0.8026586252465906),
-    "sitting": ("d95146d4319aa24b", 0.8267136201588152),
-    "walking": ("c9a52e14fd2dd249", 0.9461829725207951),
-    "jumping": ("ea90cf1e57fdf3f7", 0.3918329723107977),
-}
+_RECORDED_VELOCITIES = json.loads((Path(__file__).parent / "data" / "recorded_velocities.json").read_text())
 
 
 @pytest.mark.parametrize("activity", sorted(_RECORDED_VELOCITIES))
-def test_velocities_are_the_recorded_ones_bit_for_bit(anny_sampler, activity):
+def test_velocities_are_the_recorded_ones(anny_sampler, activity):
     rng = np.random.default_rng(2026)
     moving = with_velocities(anny_sampler, anny_sampler.sample(rng, _RECORDED_SUBJECT, activity), rng)
-    digest = hashlib.sha256(np.ascontiguousarray(moving.vertex_velocities_m_s).tobytes()).hexdigest()[:16]
-    assert (digest, float(rng.random())) == _RECORDED_VELOCITIES[activity]
+    recorded = _RECORDED_VELOCITIES[activity]
+    velocities = np.asarray(moving.vertex_velocities_m_s, dtype=np.float64)
+    assert len(velocities) == recorded["n_vertices"]
+    np.testing.assert_allclose(velocities[::500], recorded["every_500th_vertex_velocity_m_s"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(velocities.mean(0), recorded["vertex_velocity_mean_m_s"], rtol=0, atol=1e-9)
+    assert float(rng.random()) == recorded["next_draw"]  # the same draws, in the same order
