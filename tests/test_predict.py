@@ -259,7 +259,7 @@ def test_pretrained_resolves_to_the_shipped_file_and_its_card_matches():
     assert resolve_checkpoint("pretrained") == SHIPPED
     assert resolve_checkpoint("runs/x/best.pt") == Path("runs/x/best.pt")
     card = json.loads((SHIPPED.parent / "model_card.json").read_text())
-    assert card["file"] == SHIPPED.name and card["accuracy"]["mpjpe_cm"]["minors"]["estimate"] == 28.7
+    assert card["file"] == SHIPPED.name and card["accuracy"]["mpjpe_cm"]["minors"]["estimate"] == 22.2
     assert "--realism realistic" in card["training"]["data_command"]
 
 
