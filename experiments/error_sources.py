@@ -42,9 +42,9 @@ def error_sources(pred: np.ndarray, truth: np.ndarray) -> dict:
     along = (diff * axis).sum(-1)
     across = np.linalg.norm(diff - along[..., None] * axis, axis=-1)
     depth = np.nanmean(np.linalg.norm(pred, axis=-1), axis=1) - np.nanmean(np.linalg.norm(truth, axis=-1), axis=1)
+    errors = np.linalg.norm(diff, axis=-1)
     cm = lambda x: float(100.0 * np.nanmean(x))     # noqa: E731
-    return {"mpjpe_cm": cm(np.linalg.norm(diff, axis=-1)),
-            "median_cm": float(100.0 * np.nanmedian(np.linalg.norm(diff, axis=-1))),
+    return {"mpjpe_cm": cm(errors), "median_cm": float(100.0 * np.nanmedian(errors)),
             "global_offset_cm": cm(np.linalg.norm(mean_p - mean_t, axis=-1)),
             "body_relative_cm": cm(np.linalg.norm((pred - mean_p) - (truth - mean_t), axis=-1)),
             "along_sight_cm": cm(np.abs(along)), "across_sight_cm": cm(across),

@@ -129,10 +129,14 @@ class _Conv3d(nn.Conv3d):
         return super().forward(x)
 
 
+def _norm_groups(channels: int, at_most: int = 4) -> int:
+    """The most GroupNorm groups, up to ``at_most``, that divide ``channels``."""
+    return max(g for g in range(1, min(at_most, channels) + 1) if channels % g == 0)
+
+
 def _block(in_channels: int, out_channels: int, groups: int = 4) -> nn.Sequential:
-    groups = max(g for g in range(1, min(groups, out_channels) + 1) if out_channels % g == 0)
     return nn.Sequential(_Conv3d(in_channels, out_channels, 3, padding=1, bias=False),
-                         nn.GroupNorm(groups, out_channels), nn.ReLU(inplace=True))
+                         nn.GroupNorm(_norm_groups(out_channels, groups), out_channels), nn.ReLU(inplace=True))
 
 
 class _UNet3d(nn.Module):
@@ -175,6 +179,14 @@ class JointRefiner(nn.Module):
         nn.init.zeros_(self.mlp[-1].bias)
 
     @staticmethod
+    def lines_of_sight(joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, J, 3) unit direction from the camera to each of ``joints`` (B, J, 3), detached, and (B, J, 1) its
+        distance: the lines the refiner moves the joints along."""
+        p = joints.detach().float()
+        depth = p.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return p / depth, depth
+
+    @staticmethod
     def depth_spread(logits: torch.Tensor, points: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
         """(B, J) standard deviation (metres) along ``axis`` (B, J, 3) of softmax(``logits``) (B, J, *S) over
         ``points`` (B, J, *S, 3)."""
@@ -189,8 +201,7 @@ class JointRefiner(nn.Module):
         """Args: the fine joints (B, J, 3), coarse joints (B, J, 3), depth spreads (B, J) and keypoint
         confidences (B, J). Returns the refined joints (B, J, 3)."""
         p = joints.detach().float()
-        depth = p.norm(dim=-1, keepdim=True).clamp_min(1e-6)                               # (B, J, 1)
-        axis = p / depth
+        axis, depth = self.lines_of_sight(joints)
         mean_depth = depth.mean(dim=1, keepdim=True)
         features = torch.cat([p - p.mean(dim=1, keepdim=True), depth - mean_depth, axis, spread_m.detach()[..., None],
                               torch.nan_to_num(confidence, nan=0.0)[..., None].float(),
@@ -211,11 +222,10 @@ class DepthSearch(nn.Module):
 
     def __init__(self, channels: int, kernel: int = 5):
         super().__init__()
-        groups = max(g for g in range(1, min(4, channels) + 1) if channels % g == 0)
         layers, width = [], NUM_JOINTS * AUDIO_STATISTICS
         for _ in range(3):
             layers += [nn.Conv1d(width, channels, kernel, padding=kernel // 2, bias=False),
-                       nn.GroupNorm(groups, channels), nn.ReLU(inplace=True)]
+                       nn.GroupNorm(_norm_groups(channels), channels), nn.ReLU(inplace=True)]
             width = channels
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv1d(channels, 1, 1)
@@ -435,8 +445,7 @@ class CoarseToFineLifter(nn.Module):
                                 fine_centers=centers, searched_joints=searched)
         logits, points = self.fine_volumes(batch, centers, coarse_logits)
         fine_joints = soft_argmax_points(logits, points)
-        axis = fine_joints.detach().float()
-        axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        axis, _ = JointRefiner.lines_of_sight(fine_joints)
         spread = JointRefiner.depth_spread(logits.detach(), points.detach(), axis)
         joints = self.refiner(fine_joints, coarse_joints, spread, batch["keypoints2d"][..., 2])
         return LifterOutput(joints=joints, coarse_joints=coarse_joints, coarse_logits=coarse_logits,
