@@ -31,6 +31,12 @@ multiplexed (each chirp sweeps its own sub-band), inside speaker s's band only c
   recovers it from the direct paths when unknown). The price of aligning: the body's own echo biases
   the offset estimate slightly (~4e-5 sample for a 15 cm sphere), leaving a room residual ~35 dB under
   the echo -- far under the sensor noise at 40 dB SNR. Pass ``align=False`` for sample-locked data.
+* **Tone removal**: a steady narrowband interferer (an ultrasonic sensor, a switching supply) is not in the
+  empty recording with the same phase, so it survives the subtraction and, divided by the chirp, becomes a
+  sinusoid across the whole kernel: with the realistic preset's tones (0-20 dB over the ambient in-band power)
+  it outweighs the body's echo by up to 20 dB. :func:`remove_tones` finds such lines in the difference
+  R - E (a tone's power sits in one or two bins, broadband noise and echoes spread over the band's ~1300)
+  and subtracts each as a fitted sinusoid; without one nothing is changed. ``remove_tones=False`` turns it off.
 
 Kernels are in the units of the simulator's impulse responses (dimensionless pressure ratio) when the
 chirps passed in are the emitted ones at the recording's scale; :func:`normalize_kernels` removes the
@@ -60,11 +66,16 @@ __all__ = [
     "estimate_emission_offset",
     "fractional_shift",
     "normalize_kernels",
+    "remove_tones",
 ]
 
 DEFAULT_KERNEL_SAMPLES = 4800       # 50 ms at 96 kHz: echoes from up to ~8.5 m away (17 m of path)
 DEFAULT_REGULARIZATION = 1e-3       # lambda, relative to the chirp's peak power spectrum
 DEFAULT_BAND_TAPER_HZ = 300.0       # raised-cosine roll-off inside each band edge
+DEFAULT_TONE_THRESHOLD_DB = 15.0    # a line this far over its band's median power is an interferer
+_TONE_GUARD_BINS = 5                # the alignment ignores this many bins either side of a tone: its cross-power
+                                    # leaks as 1 / (pi k)^4, 1.6e-5 of its peak five bins away
+DEFAULT_MAX_TONES = 24              # lines per frame (an interferer in a drift-stretched empty room takes several)
 
 
 class DeconvolutionInputError(InputError):
@@ -158,13 +169,15 @@ def _check_bands(bands_hz, n_speakers: int, sample_rate_hz: float, band_taper_hz
 
 # -- alignment ----------------------------------------------------------------------------------------
 def estimate_clock_offset(recordings: np.ndarray, reference: np.ndarray, bands_hz, sample_rate_hz: float,
-                          *, iterations: int = 3) -> float:
+                          *, iterations: int = 3, exclude_hz=()) -> float:
     """Delay of ``recordings`` relative to ``reference``, in samples (positive: recordings are later).
 
     Args:
         recordings, reference: (M, T) one period of each microphone, same clock for all microphones.
         bands_hz: (S, 2) the bands that carry signal; only these frequencies are used.
         sample_rate_hz: of both recordings.
+        exclude_hz: frequencies of interferers (:func:`remove_tones`): the bins within ``_TONE_GUARD_BINS`` of
+            each are left out, as a tone heard in both recordings with unrelated phases would pull the estimate.
 
     Both recordings are dominated by the room (direct paths and wall echoes), which the person changes
     little, so their cross-spectrum X(f) = sum_m R_m(f) conj(E_m(f)) is |E|^2 exp(-2 pi j f d) up to a
@@ -180,6 +193,8 @@ def estimate_clock_offset(recordings: np.ndarray, reference: np.ndarray, bands_h
     in_band = np.zeros(len(freqs), bool)
     for low, high in np.asarray(bands_hz, dtype=float):
         in_band |= (freqs >= low) & (freqs <= high)
+    for f_hz in np.asarray(exclude_hz, dtype=float).ravel():
+        in_band &= np.abs(freqs - f_hz) > _TONE_GUARD_BINS * sample_rate_hz / T
     cross = np.sum(np.fft.rfft(recordings, axis=-1) * np.conj(np.fft.rfft(reference, axis=-1)), axis=0)
     cross = np.where(in_band, cross, 0.0)
     # Analytic (one-sided) cross-correlation: its magnitude is the envelope, peaked at the delay.
@@ -266,11 +281,93 @@ def estimate_emission_offset(empty_recordings: np.ndarray, chirps: np.ndarray, b
     return float(lag % T)
 
 
+# -- narrowband interferers -----------------------------------------------------------------------------
+def remove_tones(signals: np.ndarray, bands_hz, sample_rate_hz: float, *,
+                 threshold_db: float = DEFAULT_TONE_THRESHOLD_DB,
+                 max_tones: int = DEFAULT_MAX_TONES) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's (M, T) signals with their steady in-band tones subtracted, and the tones' frequencies (Hz).
+
+    Model: x_m(t) = s_m(t) + sum_j a_mj cos(2 pi f_j t / fs + phi_mj), s broadband (echoes, noise), each
+    frequency f_j shared by the microphones (one interferer heard by all) and anywhere (not on a bin), each
+    amplitude and phase per microphone.
+
+    Detection: P(k) = sum_m |X_m(k)|^2 on the rFFT bins of each band; a bin whose P exceeds its band's median
+    by ``threshold_db`` holds a tone. For Gaussian broadband s, P is a sum of M exponentials; with M = 1 (the
+    worst case) a bin passes 15 dB over the median with probability exp(-10^1.5 ln 2) = 3e-10, so a frame of
+    a few thousand in-band bins sees a false tone about once in a million frames, and removing one costs the
+    echo a sinusoid's worth of energy (one bin of a speaker's ~300). A tone 15 dB over the median of one bin
+    carries about 7 % of the energy of its speaker's band: weaker tones are left, as they matter less than the
+    broadband noise.
+
+    Estimation, strongest line first: f_j maximises J(f) = sum_m |sum_t x_m(t) exp(-2 pi j f t / fs)|^2
+    within one bin of the detected peak (bounded Brent search), then each microphone's cosine and sine at
+    f_j by least squares (a 2 x 2 system), subtracted; then the spectrum is recomputed, so the leakage of an
+    off-bin tone into its neighbours goes with it. At most ``max_tones`` lines per frame: an interferer heard in
+    an empty room recorded in other air and stretched to the frame's (``deconvolve_recording``) is no longer
+    one sinusoid but a comb of lines a few bins wide, each removed in turn.
+
+    Returns:
+        (cleaned (M, T), frequencies_hz (n_found,)); no line above the threshold: a copy of ``signals``.
+    """
+    from scipy.optimize import minimize_scalar
+
+    x = _finite_array("signals", signals, 2, 2).copy()
+    if not (np.isfinite(threshold_db) and threshold_db > 0):
+        _fail("threshold_db", f"{threshold_db!r} must be a positive number of decibels, e.g. "
+                              f"{DEFAULT_TONE_THRESHOLD_DB:g}")
+    if isinstance(max_tones, bool) or int(max_tones) != max_tones or max_tones < 0:
+        _fail("max_tones", f"{max_tones!r} must be a whole number >= 0, e.g. {DEFAULT_MAX_TONES}")
+    M, T = x.shape
+    bands = np.asarray(bands_hz, dtype=float)
+    freqs = np.fft.rfftfreq(T, 1.0 / sample_rate_hz)
+    band_bins = [np.flatnonzero((freqs >= low) & (freqs <= high)) for low, high in bands]
+    band_bins = [bins for bins in band_bins if len(bins) >= 8]    # too few bins for a median to mean anything
+    threshold = 10 ** (threshold_db / 10)
+    t = np.arange(T)
+    bin_hz = sample_rate_hz / T
+    excluded = np.zeros(len(freqs), dtype=bool)
+    found = []
+
+    def captured(f_hz: float) -> float:          # -J(f): the energy a sinusoid at f_hz takes out
+        return -float(np.sum(np.abs(x @ np.exp(-2j * np.pi * f_hz / sample_rate_hz * t)) ** 2))
+
+    while len(found) < max_tones:
+        power = np.sum(np.abs(np.fft.rfft(x, axis=-1)) ** 2, axis=0)
+        medians = [np.median(power[bins]) for bins in band_bins]
+        # a line under 1e-4 of a bin of the loudest band holds under 1e-6 of that band's energy: not worth a fit
+        # (in a noiseless simulation the bands beside an echo hold only its leak across the guard, peaked at
+        # the edge, which is no interferer)
+        floor = 1e-4 * max(medians, default=0.0)
+        best, best_ratio = -1, threshold
+        for bins, median in zip(band_bins, medians):
+            if median <= 0:
+                continue
+            ratio = np.where(excluded[bins] | (power[bins] <= floor), 0.0, power[bins] / median)
+            k = int(np.argmax(ratio))
+            if ratio[k] > best_ratio:
+                best, best_ratio = int(bins[k]), float(ratio[k])
+        if best < 0:
+            break
+        f_hz = minimize_scalar(captured, bounds=(freqs[best] - bin_hz, freqs[best] + bin_hz), method="bounded",
+                               options={"xatol": 1e-6 * bin_hz}).x
+        basis = np.stack([np.cos(2 * np.pi * f_hz / sample_rate_hz * t), np.sin(2 * np.pi * f_hz / sample_rate_hz * t)])
+        coefficients = np.linalg.solve(basis @ basis.T, basis @ x.T)       # (2, M)
+        x -= coefficients.T @ basis
+        found.append(float(f_hz))
+        if -captured(freqs[best]) > 0.5 * power[best]:   # not a sinusoid (the line stayed): not picked again
+            excluded[max(best - 2, 0):best + 3] = True
+    return x, np.array(found)
+
+
+_remove_tones = remove_tones      # ``deconvolve``'s flag of the same name hides the function there
+
+
 # -- eq. 4 ----------------------------------------------------------------------------------------------
 def deconvolve(recordings: np.ndarray, empty_recordings: np.ndarray, chirps: np.ndarray, bands_hz,
                sample_rate_hz: float, *, kernel_samples: int = DEFAULT_KERNEL_SAMPLES,
                regularization: float = DEFAULT_REGULARIZATION, align: bool = True,
-               band_taper_hz: float = DEFAULT_BAND_TAPER_HZ, return_offsets: bool = False):
+               band_taper_hz: float = DEFAULT_BAND_TAPER_HZ, return_offsets: bool = False,
+               remove_tones: bool = True):
     """Pose kernels k_sm = F^-1{W_s (R_m - E_m) conj(C_s) / (|C_s|^2 + lambda max|C_s|^2)} (paper eq. 4).
 
     Args:
@@ -285,6 +382,8 @@ def deconvolve(recordings: np.ndarray, empty_recordings: np.ndarray, chirps: np.
             (:func:`estimate_clock_offset`) and remove it before subtracting.
         band_taper_hz: raised-cosine roll-off inside each band edge (:func:`band_taper`).
         return_offsets: also return the offsets removed, samples, () or (F,) (zeros if not align).
+        remove_tones: subtract the steady in-band tones of each frame's R - E (:func:`remove_tones`, module
+            docstring) before dividing by the chirps; a frame without one is left as it is.
 
     Returns:
         (S, M, K) kernels, or (F, S, M, K) for batched input; with ``return_offsets`` a tuple
@@ -327,9 +426,14 @@ def deconvolve(recordings: np.ndarray, empty_recordings: np.ndarray, chirps: np.
     offsets = np.zeros(F)
     if align:
         for f in range(F):
-            offsets[f] = estimate_clock_offset(frames[f], empty[f], bands, sample_rate_hz)
+            # the tones, found before aligning (the room left unaligned is broadband), do not steer it
+            lines = _remove_tones(frames[f] - empty[f], bands, sample_rate_hz)[1] if remove_tones else ()
+            offsets[f] = estimate_clock_offset(frames[f], empty[f], bands, sample_rate_hz, exclude_hz=lines)
         frames = fractional_shift(frames, -offsets[:, None])
-    difference = np.fft.rfft(frames - empty, axis=-1)                          # (F, M, K)
+    difference = frames - empty
+    if remove_tones:
+        difference = np.stack([_remove_tones(d, bands, sample_rate_hz)[0] for d in difference])
+    difference = np.fft.rfft(difference, axis=-1)                              # (F, M, K)
     spectra = inverse[None, :, None, :] * difference[:, None, :, :]             # (F, S, M, K)
     kernels = np.fft.irfft(spectra, T, axis=-1)[..., : int(kernel_samples)]
     if not batched:
