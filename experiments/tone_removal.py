@@ -9,8 +9,7 @@ without ``remove_tones``. The measure needs no noiseless twin of the recording: 
 pair's kernel is its mean power where the body's echo is (the samples where the ground truth's envelope, band-limited
 as the deconvolution limits it, is over a tenth of its peak) over its mean power where there is none (under 1e-3 of
 the peak: the noise, the tones, what the subtraction left), in dB, and the share of the kernel's energy the removal
-takes out; reported per frame as the median over pairs, then
-over the frames of rooms with and without tones (the room's noise draw says which), with the seconds the removal
+takes out; reported per frame as the median over pairs, then over the frames of rooms with and without tones (the room's noise draw says which), with the seconds the removal
 adds per frame. The windows come from the static ground truth, so the moving echo's smear and the transducers'
 responses (which filter the recorded echo, not the truth) count equally against both.
 
@@ -21,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -50,7 +50,8 @@ def echo_to_noise_db(kernels: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def room_rows(generator: RoomGenerator, room: int) -> list[dict]:
-    """One row per frame of ``room``: its echo share with and without tone removal, and the removal's cost."""
+    """One row per frame of ``room``: its echo-to-noise ratio with and without tone removal, the kernel energy the
+    removal takes out, and its cost."""
     cfg = generator.config
     values = generator.simulate(room)
     frames, realism = values["frames"], values["realism"]
@@ -64,7 +65,7 @@ def room_rows(generator: RoomGenerator, room: int) -> list[dict]:
         empty = frames["empty_recordings"][f]
         if empty_speed is not None and empty_speed != speed:
             empty = stretch_to_speed(empty, empty_speed, speed, fs, chirps, bands)
-        shares, seconds, kernels_of = {}, {}, {}
+        ratios, seconds, kernels_of = {}, {}, {}
         for removal in (False, True):
             start = time.perf_counter()
             kernels = deconvolve(frames["recordings"][f], empty, chirps, bands, fs, kernel_samples=cfg.kernel_samples,
@@ -72,11 +73,11 @@ def room_rows(generator: RoomGenerator, room: int) -> list[dict]:
             seconds[removal] = time.perf_counter() - start
             kernels_of[removal] = kernels
             truth = band_limit(frames["pose_kernels_true"][f].reshape(kernels.shape[:2] + (-1,)), bands, fs)
-            shares[removal] = float(np.nanmedian(echo_to_noise_db(kernels.reshape(-1, kernels.shape[-1]),
+            ratios[removal] = float(np.nanmedian(echo_to_noise_db(kernels.reshape(-1, kernels.shape[-1]),
                                                                   truth.reshape(-1, truth.shape[-1]))))
         rows.append({"room": room, "frame": f, "tone_levels_db": list(tones_db),
-                     "snr_db": realism["noise"]["snr_db"], "echo_to_noise_db_without": shares[False],
-                     "echo_to_noise_db_with": shares[True],
+                     "snr_db": realism["noise"]["snr_db"], "echo_to_noise_db_without": ratios[False],
+                     "echo_to_noise_db_with": ratios[True],
                      "removed_energy_share": float(np.sum((kernels_of[False] - kernels_of[True]) ** 2)
                                                    / np.sum(kernels_of[False] ** 2)),
                      "removal_s": seconds[True] - seconds[False]})
@@ -148,7 +149,7 @@ def main(argv=None) -> None:
     for room in range(args.rooms):
         rows += room_rows(generator, room)
         print(f"room {room + 1}/{args.rooms}", flush=True)
-    command = "python -m experiments.tone_removal " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    command = "python -m experiments.tone_removal " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {"written_by": "experiments.tone_removal", "machine": machine_name(), "command": command.strip(),
               "summary": summary(rows), "frames": rows}
     args.out.mkdir(parents=True, exist_ok=True)

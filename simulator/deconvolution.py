@@ -193,7 +193,7 @@ def estimate_clock_offset(recordings: np.ndarray, reference: np.ndarray, bands_h
     in_band = np.zeros(len(freqs), bool)
     for low, high in np.asarray(bands_hz, dtype=float):
         in_band |= (freqs >= low) & (freqs <= high)
-    for f_hz in np.asarray(exclude_hz, dtype=float).ravel():
+    for f_hz in _finite_array("exclude_hz", np.atleast_1d(exclude_hz), 1, 1):
         in_band &= np.abs(freqs - f_hz) > _TONE_GUARD_BINS * sample_rate_hz / T
     cross = np.sum(np.fft.rfft(recordings, axis=-1) * np.conj(np.fft.rfft(reference, axis=-1)), axis=0)
     cross = np.where(in_band, cross, 0.0)

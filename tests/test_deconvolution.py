@@ -14,6 +14,7 @@ from simulator.deconvolution import (
 )
 from simulator.recording import RoomSimulator, SimulationConfig
 from simulator.scene import envelope
+from simulator.signals import ChirpPlan
 from tests.helpers import SEPARATED, make_scene, sphere_body
 
 FS = 96_000.0
@@ -341,7 +342,7 @@ def test_a_chirp_without_energy_in_its_band_is_refused(good):
 
 
 # -- narrowband interferers ----------------------------------------------------------------------------------
-BANDS = np.array([[19_000.0, 22_062.5], [22_312.5, 25_375.0], [25_625.0, 28_687.5], [28_937.5, 32_000.0]])
+BANDS = ChirpPlan().speaker_bands_hz()
 
 
 def tones(frequencies_hz, amplitudes, n_channels: int, n_samples: int, rng) -> np.ndarray:
@@ -441,3 +442,8 @@ def test_deconvolve_removes_an_interferer_heard_in_a_drifted_empty_room():
     echo = np.sum(truth**2)
     assert np.sum((kept - truth) ** 2) > echo
     assert np.sum((removed - truth) ** 2) < 0.05 * echo
+
+
+def test_clock_offset_refuses_an_unreadable_interferer_frequency():
+    with pytest.raises(DeconvolutionInputError, match="exclude_hz"):
+        estimate_clock_offset(np.ones((2, 960)), np.ones((2, 960)), BANDS, FS, exclude_hz=[float("nan")])
