@@ -16,7 +16,8 @@ checkpoint for ``python -m network.evaluate --split test``. They must be disjoin
 given and >= 3 environments, the last two environments are the test set (the paper: 4 train, 2 test).
 
 Outputs: each phase writes ``OUT/<phase>/`` (``OUT`` = ``--out``, default ``runs/<config>``):
-``last.pt`` (after every epoch), ``best.pt`` (lowest validation MPJPE), ``log.csv`` (one row per epoch),
+``last.pt`` (after every epoch), ``best.pt`` (the epoch ``--select`` keeps: the lowest validation MPJPE, or under
+``--lr-schedule cosine`` the final epoch), ``log.csv`` (one row per epoch; ``best`` is 1 where best.pt was written),
 ``tb/`` (TensorBoard: loss per step, loss and MPJPE per epoch), and ``OUT/run.json`` (the arguments).
 A run whose ``last.pt`` exists refuses to start again unless ``--resume`` continues it (from the epoch after
 the one saved, up to ``--epochs``); when both phases are asked and pretraining is complete, ``--resume``
@@ -94,7 +95,7 @@ from network.distributed import Dist as _Dist
 from network.distributed import loader as _loader
 from network.inference import autocast, predict, resolve_device
 from network.lifters import build_lifter, on_device, training_loss
-from network.train_config import DEFAULT_REAL, DEFAULT_SYNTH, TrainConfig, add_arguments, checked  # noqa: F401
+from network.train_config import DEFAULT_REAL, DEFAULT_SYNTH, TrainConfig, add_arguments, checked, selection  # noqa: F401
 from network.train_data import choose_environments, split_tail, synthetic_sets
 
 __all__ = [
@@ -318,27 +319,28 @@ def _validate(run: _Phase, loader) -> tuple[float, float]:
     return val_mpjpe, val_loss
 
 
-def _record_epoch(run: _Phase, epoch: int, numbers: dict, improved: bool, data_info: dict) -> None:
-    """The epoch's log row, then its checkpoints (last.pt, best.pt when improved), TensorBoard and a line."""
+def _record_epoch(run: _Phase, epoch: int, numbers: dict, keep: bool, data_info: dict) -> None:
+    """The epoch's log row, then its checkpoints (last.pt; best.pt when ``keep``: a new lowest validation MPJPE, or
+    every epoch with ``--select last``), TensorBoard and a line."""
     # The log row first: a save that fails (a full disk) must not lose the epoch's numbers.
     train_loss, val_loss, val_mpjpe, lr = (numbers[k] for k in ("train_loss", "val_loss", "val_mpjpe", "lr"))
     seconds = time.time() - numbers["started"]
     _append_log(run.out_dir / "log.csv", {
         "phase": run.name, "epoch": epoch + 1, "steps": run.steps, "train_loss": f"{train_loss:.6g}",
         "val_loss": f"{val_loss:.6g}", "val_mpjpe_cm": f"{val_mpjpe:.4f}", "lr": f"{lr:.6g}",
-        "seconds": f"{seconds:.2f}", "best": int(improved)})
+        "seconds": f"{seconds:.2f}", "best": int(keep)})
     state = checkpoint_state(
         phase=run.name, epoch=epoch + 1, epochs=run.epochs, steps=run.steps, config=run.config, model=run.model,
         optimizer=run.optimizer, optimizer_name=run.args.optimizer, best=run.best, val_mpjpe=val_mpjpe,
         val_loss=val_loss, train_loss=train_loss, data_info=data_info, args=run.args)
     save_checkpoint(run.last_path, state)
-    if improved or not run.best_path.exists():
+    if keep or not run.best_path.exists():
         save_checkpoint(run.best_path, state)
     for name, value in (("train_loss", train_loss), ("val_loss", val_loss), ("val_mpjpe_cm", val_mpjpe), ("lr", lr)):
         run.writer.add_scalar(f"{run.name}/{name}", value, epoch + 1)
     run.writer.flush()
     print(f"[{run.name}] epoch {epoch + 1}/{run.epochs}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
-          f"val MPJPE {val_mpjpe:.2f} cm{' (best)' if improved else ''}, {seconds:.1f} s")
+          f"val MPJPE {val_mpjpe:.2f} cm{' (kept as best.pt)' if keep else ''}, {seconds:.1f} s")
 
 
 def _run_epoch(run: _Phase, epoch: int, train_loader, val_loader, data_info: dict) -> None:
@@ -357,9 +359,10 @@ def _run_epoch(run: _Phase, epoch: int, train_loader, val_loader, data_info: dic
                                  f"{run.last_path} is the last good checkpoint")
     improved = math.isfinite(val_mpjpe) and val_mpjpe < run.best
     run.best = val_mpjpe if improved else run.best
+    keep = improved or selection(run.args) == "last"
     if run.dist.main:
         numbers = {"train_loss": train_loss, "val_loss": val_loss, "val_mpjpe": val_mpjpe, "lr": lr, "started": started}
-        _record_epoch(run, epoch, numbers, improved, data_info)
+        _record_epoch(run, epoch, numbers, keep, data_info)
     run.dist.barrier()
 
 

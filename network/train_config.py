@@ -20,7 +20,7 @@ from network.commands import UsageError
 from network.config import CONFIGS, DEFAULT_CONFIG
 from network.inference import resolve_device
 
-__all__ = ["DEFAULT_REAL", "DEFAULT_SYNTH", "TrainConfig", "add_arguments", "checked", "default_lr"]
+__all__ = ["DEFAULT_REAL", "DEFAULT_SYNTH", "TrainConfig", "add_arguments", "checked", "default_lr", "selection"]
 
 DEFAULT_SYNTH = "data/synth.zarr"
 DEFAULT_REAL = "data/PoseKernel"
@@ -68,6 +68,10 @@ class TrainConfig:
     weight_decay: float = _option(0.0)
     grad_clip: float = _option(10.0, "clip the gradient norm (0: off)")
     lr_schedule: str = _option("constant", choices=["constant", "cosine"])
+    select: str = _option("auto", "which epoch best.pt keeps: 'val' the lowest validation MPJPE, 'last' the final "
+                                  "epoch; 'auto' (default) is 'last' with --lr-schedule cosine (annealed, where the "
+                                  "minimum over a small validation set picks noise), else 'val'",
+                          choices=["auto", "val", "last"])
     device: str = _option("auto", "auto (GPU if available), cpu or cuda")
     amp: str = _option("auto", "bf16 autocast (auto: on GPU)", choices=["auto", "on", "off"])
     compile: bool = _option(False, "torch.compile the convolution stacks (H200, paper grid: 1.3x training "
@@ -92,6 +96,16 @@ class TrainConfig:
         by another version) are left out, and fields it lacks take their defaults."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in dict(data or {}).items() if k in names})
+
+
+def selection(config: TrainConfig) -> str:
+    """What ``best.pt`` keeps, ``--select`` resolved: "val" (the epoch of lowest validation MPJPE) or "last".
+
+    ``auto`` is "last" under a cosine schedule: the run ends annealed, and the minimum over epochs of a validation
+    MPJPE measured on a few rooms is the epoch whose noise was luckiest (README, "Which epoch to keep")."""
+    if config.select != "auto":
+        return config.select
+    return "last" if config.lr_schedule == "cosine" else "val"
 
 
 def default_lr(optimizer: str) -> float:
@@ -146,6 +160,7 @@ def checked(config: TrainConfig) -> TrainConfig:
     values["grad_clip"] = check_number("--grad-clip", config.grad_clip, 0, error=UsageError)       # 0: off
     values["val_fraction"] = check_number("--val-fraction", config.val_fraction, 0, 1, high_open=True,
                                           error=UsageError)
+    values["select"] = selection(config)
     if config.grid_center is not None:
         values["grid_center"] = check_finite_array("--grid-center", config.grid_center, (3,),
                                                    error=UsageError).tolist()

@@ -14,7 +14,8 @@ later ``--realism``'s default became ``realistic`` on both (the issue asks for i
 Issue 16: network.evaluate gained --config (checked against the checkpoint's); simulator.scene gained --html
 and --glb (the views to turn around); network.predict is new (recorded as first written). Issue 15:
 network.train gained --shuffle (rooms in blocks: a store read several times faster). Issue 13: simulator.generate
-gained --without-effects (realism ablations: which effect costs a model what).
+gained --without-effects (realism ablations: which effect costs a model what); network.train gained --select (which
+epoch best.pt keeps: under a cosine schedule the last, as the minimum over a small validation set picks noise).
 """
 from __future__ import annotations
 

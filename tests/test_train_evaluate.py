@@ -245,6 +245,25 @@ def test_resume_continues_from_the_saved_epoch(pretrained, store, tmp_path, caps
     assert "nothing to do" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flags, kept_epoch", [([], 2), (["--lr-schedule", "cosine"], 3),
+                                                (["--lr-schedule", "cosine", "--select", "val"], 2),
+                                                (["--select", "last"], 3)])
+def test_best_pt_keeps_the_epoch_select_names(store, tmp_path, monkeypatch, flags, kept_epoch):
+    """--select: best.pt is the epoch of lowest validation MPJPE ('val', auto with a constant rate) or the final
+    epoch ('last', auto under cosine); the log's best column marks where best.pt was written. The validation
+    figures are scripted (30, 10, 20 cm) so the two rules pick different epochs."""
+    scripted = iter([(30.0, 1.0), (10.0, 1.0), (20.0, 1.0)])
+    monkeypatch.setattr(tr, "_validate", lambda run, loader: next(scripted))
+    out = tmp_path / "run"
+    assert tr.main(["--pretrain", "synth", "--synth", str(store), "--epochs", "3", "--out", str(out)] + FAST
+                   + flags) == 0
+    best = tr.load_checkpoint(out / "pretrain" / "best.pt")
+    assert best["epoch"] == kept_epoch
+    kept = [int(r["epoch"]) for r in log_rows(out / "pretrain" / "log.csv") if r["best"] == "1"]
+    assert kept == ([1, 2] if kept_epoch == 2 else [1, 2, 3])
+    assert best["args"]["select"] == ("val" if kept_epoch == 2 else "last")     # recorded resolved
+
+
 def test_shuffle_rooms_trains_on_every_frame_in_room_blocks(store, tmp_path, monkeypatch):
     """--shuffle rooms: the training loader draws its order from a RoomBlockSampler (every training frame once
     per epoch, the epoch's own order) and training runs as with the default order."""
