@@ -187,6 +187,23 @@ def _done_or_unreadable(root) -> tuple[np.ndarray, list[int]]:
     return done, unreadable
 
 
+def _check_same_empty_room(root, config: GenerationConfig, out: str) -> None:
+    """Refuse to resume a realistic store whose rooms averaged another number of empty-room periods (stores before
+    ``NoiseModel.empty_room_periods`` record none: one period), so that one store never mixes the two."""
+    noise = config.simulation.noise
+    rooms = root.get("room_realism")
+    if noise is None or rooms is None:
+        return
+    for name in rooms.group_keys():
+        recorded = int(dict(rooms[name].attrs).get("noise", {}).get("empty_room_periods", 1))
+        if recorded != noise.empty_room_periods:
+            raise GenerationError(
+                f"--out {out}: its rooms' empty room is the mean of {recorded} period(s) and this version records "
+                f"{noise.empty_room_periods} (NoiseModel.empty_room_periods); write a new store (another --out) "
+                f"rather than mix the two")
+        return
+
+
 def open_or_create_store(out: str, config: GenerationConfig):
     """Open the store for writing, creating it with every array; refuse anything else at ``out``.
 
@@ -212,6 +229,7 @@ def open_or_create_store(out: str, config: GenerationConfig):
                 f"another --out")
         check_writable(out)
         root = zarr.open_group(out, mode="r+", **writing_options(out))
+        _check_same_empty_room(root, config, out)
         _create_arrays(root, config)   # a creation interrupted between two arrays is finished here
         done, unreadable = _done_or_unreadable(root)
         done[unreadable] = False      # a done flag that does not decode: redo the room

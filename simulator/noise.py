@@ -14,6 +14,14 @@ Conventions
   band: white noise of the same total power is 10 log10((fs / 2) / B) = +5.67 dB quieter in band
   (19-32 kHz at 96 kHz), so ``SimulationConfig(snr_db=x)`` is ``snr_db = x + 5.67`` here with slope 0.
 * Tone and impulse levels are in dB over P_n (the ambient in-band power), so they follow the SNR.
+* **The empty room** is recorded for longer than a frame and averaged, as ``pipeline.raw_captures`` averages every
+  whole period of a user's empty.wav: its noise is the mean of P = ``empty_room_periods`` consecutive periods
+  (``render_noise(..., periods=P)``), rendered in one period's cost and exact in distribution: the ambient noise
+  of consecutive periods is independent (its correlation time is far below 100 ms), so the mean is the same
+  Gaussian process at P_n / P; a tone's mean over P periods is the same tone times
+  c = (1 / P) sum_k exp(j 2 pi f T k) (|c| = 1 where f T is whole, 0 where f T P is whole and f T is not); the
+  bursts of P periods, Poisson(r P T) of them, each at 1 / P of its amplitude, land at their onsets modulo T.
+  A frame's recording is one period (P = 1).
 
 Components (summed by :func:`render_noise`; channels are microphones)
 --------------------------------------------------------------------
@@ -87,6 +95,8 @@ class NoiseModel:
         impulse_rate_per_s_range: mean impulsive events per second [0, 1000].
         impulse_decay_s_range: e-folding time of a burst's amplitude, s (0, 0.05].
         impulse_level_db_range: a burst's in-band power at onset over the ambient in-band power, dB [-60, 80].
+        empty_room_periods: periods the empty room's recording averages [1, 10000]; fixed, not drawn. 10 (one
+            second of empty room) by default; 1 is a single period, as noisy as a frame (stores before 2026-12-03).
     """
 
     snr_db_range: tuple[float, float] = (10.0, 40.0)
@@ -98,6 +108,7 @@ class NoiseModel:
     impulse_rate_per_s_range: tuple[float, float] = (0.0, 2.0)
     impulse_decay_s_range: tuple[float, float] = (0.0005, 0.005)
     impulse_level_db_range: tuple[float, float] = (10.0, 30.0)
+    empty_room_periods: int = 10
 
     def __post_init__(self) -> None:
         # Checked where the model is built, so that a generator refuses it before any work.
@@ -111,6 +122,8 @@ class NoiseModel:
                                                  low_open=name in ("tone_frequency_range_hz", "impulse_decay_s_range")))
         object.__setattr__(self, "low_corner_hz", check_number("NoiseModel.low_corner_hz", self.low_corner_hz,
                                                                0.0, 1e5, low_open=True, error=_ERROR))
+        object.__setattr__(self, "empty_room_periods", check_whole("NoiseModel.empty_room_periods",
+                                                                   self.empty_room_periods, 1, 10_000, error=_ERROR))
 
     def draw(self, rng: np.random.Generator) -> "NoiseDraw":
         """One room's noise parameters; the same generator state gives the same draw."""
@@ -123,7 +136,8 @@ class NoiseModel:
             tone_levels_db=tuple(float(v) for v in rng.uniform(*self.tone_level_db_range, n_tones)),
             impulse_rate_per_s=float(rng.uniform(*self.impulse_rate_per_s_range)),
             impulse_decay_s=float(rng.uniform(*self.impulse_decay_s_range)),
-            impulse_level_db=float(rng.uniform(*self.impulse_level_db_range)))
+            impulse_level_db=float(rng.uniform(*self.impulse_level_db_range)),
+            empty_room_periods=self.empty_room_periods)
 
 
 @dataclass(frozen=True)
@@ -138,11 +152,14 @@ class NoiseDraw:
     impulse_rate_per_s: float = 0.0
     impulse_decay_s: float = 0.001
     impulse_level_db: float = 0.0
+    empty_room_periods: int = 1
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.startswith("tone_"):
+            if f.name == "empty_room_periods":
+                object.__setattr__(self, f.name, check_whole(f"NoiseDraw.{f.name}", value, 1, 10_000, error=_ERROR))
+            elif f.name.startswith("tone_"):
                 object.__setattr__(self, f.name, tuple(float(v) for v in check_finite_array(
                     f"NoiseDraw.{f.name}", value, shape=(None,), error=_ERROR)))
             else:
@@ -154,8 +171,10 @@ class NoiseDraw:
                          f"frequency per entry of tone_levels_db ({len(self.tone_levels_db)})")
 
     def to_dict(self) -> dict:
-        """Plain floats and lists (JSON-ready); ``NoiseDraw(**d)`` reads it back."""
-        return {f.name: list(getattr(self, f.name)) if f.name.startswith("tone_") else float(getattr(self, f.name))
+        """Plain numbers and lists (JSON-ready); ``NoiseDraw(**d)`` reads it back (a dict without
+        ``empty_room_periods``, from a store before it, as 1)."""
+        return {f.name: list(getattr(self, f.name)) if f.name.startswith("tone_") else
+                int(getattr(self, f.name)) if f.name == "empty_room_periods" else float(getattr(self, f.name))
                 for f in fields(self)}
 
 
@@ -200,8 +219,9 @@ def ambient_noise(n_channels: int, n_samples: int, sample_rate_hz: float, power_
 
 
 def tone_noise(n_channels: int, n_samples: int, sample_rate_hz: float, frequencies_hz, powers,
-               rng: np.random.Generator) -> np.ndarray:
-    """(n_channels, n_samples) sum of sqrt(2 P) sin(2 pi f n / fs + phi), phi uniform per tone and channel."""
+               rng: np.random.Generator, periods: int = 1) -> np.ndarray:
+    """(n_channels, n_samples) sum of sqrt(2 P) sin(2 pi f n / fs + phi), phi uniform per tone and channel;
+    with ``periods`` > 1 their mean over that many consecutive periods (each tone times |c|, phase + arg c)."""
     t_s = np.arange(n_samples) / sample_rate_hz
     out = np.zeros((n_channels, n_samples))
     for frequency_hz, power in zip(frequencies_hz, powers):
@@ -209,25 +229,28 @@ def tone_noise(n_channels: int, n_samples: int, sample_rate_hz: float, frequenci
             raise _ERROR(f"tone frequency {frequency_hz:g} Hz must lie in (0, Nyquist = {sample_rate_hz / 2:g} Hz); "
                          f"lower NoiseModel.tone_frequency_range_hz or raise the sample rate")
         phases = rng.uniform(0.0, 2 * np.pi, (n_channels, 1))
-        out += np.sqrt(2.0 * power) * np.sin(2 * np.pi * frequency_hz * t_s + phases)
+        mean = np.mean(np.exp(2j * np.pi * frequency_hz * n_samples / sample_rate_hz * np.arange(periods)))
+        out += np.abs(mean) * np.sqrt(2.0 * power) * np.sin(2 * np.pi * frequency_hz * t_s + phases + np.angle(mean))
     return out
 
 
 def impulse_noise(n_channels: int, n_samples: int, sample_rate_hz: float, rate_per_s: float, decay_s: float,
-                  onset_power_in_band: float, band_hz, rng: np.random.Generator) -> np.ndarray:
-    """(n_channels, n_samples) Poisson bursts a exp(-t / tau) w(t), onsets shared by the channels.
+                  onset_power_in_band: float, band_hz, rng: np.random.Generator, periods: int = 1) -> np.ndarray:
+    """(n_channels, n_samples) Poisson bursts a exp(-t / tau) w(t), onsets shared by the channels; with
+    ``periods`` > 1 the mean of that many periods (Poisson(r P T) bursts at a / P).
 
     Expected in-band power (per channel): r T * onset_power_in_band * sum_n exp(-2 n / (tau fs)) / N,
-    the sum over the burst's IMPULSE_TAIL_DECAYS * tau fs samples (capped at N).
+    the sum over the burst's IMPULSE_TAIL_DECAYS * tau fs samples (capped at N); divided by P for a mean.
     """
     in_band = _band_bins(n_samples, sample_rate_hz, band_hz)
     out = np.zeros((n_channels, n_samples))
-    count = int(rng.poisson(rate_per_s * n_samples / sample_rate_hz))
+    count = int(rng.poisson(rate_per_s * periods * n_samples / sample_rate_hz))
     if count == 0:
         return out
     band_fraction = np.sum(_bin_weights(n_samples)[in_band]) / n_samples  # white noise's in-band share, ~2B / fs
     length = int(min(n_samples, np.ceil(IMPULSE_TAIL_DECAYS * decay_s * sample_rate_hz)))
-    envelope = np.sqrt(onset_power_in_band / band_fraction) * np.exp(-np.arange(length) / (decay_s * sample_rate_hz))
+    envelope = (np.sqrt(onset_power_in_band / band_fraction) / periods
+                * np.exp(-np.arange(length) / (decay_s * sample_rate_hz)))
     for onset in rng.integers(0, n_samples, count):
         index = (onset + np.arange(length)) % n_samples     # circular: a burst late in the period wraps
         out[:, index] += envelope * rng.standard_normal((n_channels, length))
@@ -235,11 +258,13 @@ def impulse_noise(n_channels: int, n_samples: int, sample_rate_hz: float, rate_p
 
 
 def render_noise(draw: NoiseDraw, n_channels: int, n_samples: int, sample_rate_hz: float, reference_power: float,
-                 rng: np.random.Generator, band_hz=(19_000.0, 32_000.0)) -> np.ndarray:
+                 rng: np.random.Generator, band_hz=(19_000.0, 32_000.0), periods: int = 1) -> np.ndarray:
     """(n_channels, n_samples) float64 noise of one recording: ambient + tones + impulses (module docstring).
 
     reference_power: the chirps' power 1 m from their speakers in free field (``RoomSimulator.reference_power``);
-    the ambient in-band power is reference_power / 10^(snr_db / 10). The rng is drawn in a fixed order.
+    the ambient in-band power is reference_power / 10^(snr_db / 10). periods: the recording is the mean of that
+    many consecutive periods (the empty room: ``draw.empty_room_periods``). The rng is drawn in a fixed order,
+    the same for any ``periods``.
     """
     n_channels = check_whole("n_channels", n_channels, 1, error=_ERROR)
     n_samples = check_whole("n_samples", n_samples, 2, error=_ERROR)
@@ -249,11 +274,12 @@ def render_noise(draw: NoiseDraw, n_channels: int, n_samples: int, sample_rate_h
         raise _ERROR(f"draw = {draw!r}: pass a simulator.noise.NoiseDraw, e.g. NoiseModel().draw(rng)")
     if draw.low_corner_hz >= sample_rate_hz / 2:
         raise _ERROR(f"low_corner_hz = {draw.low_corner_hz:g} must be below Nyquist ({sample_rate_hz / 2:g} Hz)")
+    periods = check_whole("periods", periods, 1, 10_000, error=_ERROR)
     ambient_power = reference_power / 10 ** (draw.snr_db / 10)
-    noise = ambient_noise(n_channels, n_samples, sample_rate_hz, ambient_power, draw.spectral_slope_db_per_octave,
-                          band_hz, draw.low_corner_hz, rng)
+    noise = ambient_noise(n_channels, n_samples, sample_rate_hz, ambient_power / periods,
+                          draw.spectral_slope_db_per_octave, band_hz, draw.low_corner_hz, rng)
     noise += tone_noise(n_channels, n_samples, sample_rate_hz, draw.tone_frequencies_hz,
-                        ambient_power * 10 ** (np.asarray(draw.tone_levels_db) / 10), rng)
+                        ambient_power * 10 ** (np.asarray(draw.tone_levels_db) / 10), rng, periods)
     noise += impulse_noise(n_channels, n_samples, sample_rate_hz, draw.impulse_rate_per_s, draw.impulse_decay_s,
-                           ambient_power * 10 ** (draw.impulse_level_db / 10), band_hz, rng)
+                           ambient_power * 10 ** (draw.impulse_level_db / 10), band_hz, rng, periods)
     return noise

@@ -17,7 +17,8 @@ chirps repeated every frame period,
 
     r_m = sum_s chirp_s (*) G_spk (*) G_mic (*) h_sm + noise     ((*): circular convolution)
 
-The empty-room recording is the same with h_sm = room_sm and its own noise. The speakers play
+The empty-room recording is the same with h_sm = room_sm and its own noise (realistic noise: the mean of
+``NoiseModel.empty_room_periods`` periods, as a user's empty.wav is averaged). The speakers play
 continuously (10 chirps a second), so one frame is one period and every convolution is circular:
 the room's tail beyond a period folds back, as it does in a real capture.
 
@@ -409,8 +410,9 @@ class RoomSimulator:
         received = np.einsum("sk,smk->mk", self._chirp_spectra, spectra) * self._microphone_responses
         return np.fft.irfft(received, self.period, axis=-1)
 
-    def _finish(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """Apply a clock offset and sensor noise to (M, T) clean recordings."""
+    def _finish(self, clean: np.ndarray, rng: np.random.Generator, empty: bool = False) -> tuple[np.ndarray, float]:
+        """Apply a clock offset and sensor noise to (M, T) clean recordings; ``empty``: the empty room's, whose
+        realistic noise is the mean of ``empty_room_periods`` periods (:mod:`simulator.noise`)."""
         offset = 0.0
         if self.config.clock_offset_max_samples > 0:
             offset = float(rng.uniform(-1, 1) * self.config.clock_offset_max_samples)
@@ -424,7 +426,8 @@ class RoomSimulator:
                 rng.standard_normal(clean.shape)
             plan = self.config.chirp_plan
             clean = clean + render_noise(self.noise_draw, clean.shape[0], self.period, self.sample_rate_hz,
-                                         self.reference_power, self._realism_rng, band_hz=plan.band_hz)
+                                         self.reference_power, self._realism_rng, band_hz=plan.band_hz,
+                                         periods=self.noise_draw.empty_room_periods if empty else 1)
         elif self.config.snr_db is not None:
             sigma = np.sqrt(self.reference_power / 10 ** (self.config.snr_db / 10))
             clean = clean + sigma * rng.standard_normal(clean.shape)
@@ -618,7 +621,7 @@ class RoomSimulator:
             full, offset_full = self._finish(self._convolve(self.room_impulse_responses + kernels), rng)
         else:  # the echo moves during the chirp; the room paths the body hides are those of its t0 pose
             full, offset_full = self._finish(self._convolve(self.room_impulse_responses + shadow) + moving, rng)
-        empty, offset_empty = self._finish(self._empty_clean.copy(), rng)
+        empty, offset_empty = self._finish(self._empty_clean.copy(), rng, empty=True)
         return Recording(
             recordings=full, empty_recordings=empty, chirps=self.chirps, pose_kernels=kernels,
             room_impulse_responses=self.room_impulse_responses, speaker_positions_m=self.speakers,

@@ -320,3 +320,22 @@ def test_the_summary_reports_the_store_write_throughput(tmp_path, anny_model):
                        progress=False, body_model=anny_model)
     assert summary["rooms_done"] == 1 and summary["store_write_mb_per_s"] > 0
     assert (tmp_path / "url.zarr").is_dir()
+
+
+def test_a_realistic_store_of_single_period_empty_rooms_is_not_resumed_with_averaged_ones(tmp_path):
+    """Stores before NoiseModel.empty_room_periods recorded rooms whose empty room was one period (their noise draws
+    have no such key); this version averages 10, and resuming such a store would mix the two: refused, naming the
+    field. A store of the same averaging, or an ideal one, passes."""
+    from simulator.generation_store import _check_same_empty_room
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    realistic, ideal = GenerationConfig(rooms=1, realism="realistic"), GenerationConfig(rooms=1, realism="ideal")
+    _check_same_empty_room(root, realistic, "s.zarr")                   # no room written yet
+    room = root.require_group("room_realism").require_group("0")
+    room.attrs["noise"] = {"snr_db": 20.0}                              # as written before the field existed
+    with pytest.raises(GenerationError, match="empty_room_periods") as caught:
+        _check_same_empty_room(root, realistic, "s.zarr")
+    assert "\n" not in str(caught.value) and "another --out" in str(caught.value)
+    _check_same_empty_room(root, ideal, "s.zarr")
+    room.attrs["noise"] = {"snr_db": 20.0, "empty_room_periods": realistic.simulation.noise.empty_room_periods}
+    _check_same_empty_room(root, realistic, "s.zarr")

@@ -12,7 +12,7 @@ import pytest
 
 from simulator.deconvolution import deconvolve
 from simulator.errors import SimulationInputError
-from simulator.noise import NoiseDraw, NoiseModel, impulse_noise, render_noise
+from simulator.noise import NoiseDraw, NoiseModel, impulse_noise, render_noise, tone_noise
 from simulator.signals import ChirpPlan
 
 FS = 96_000.0
@@ -116,6 +116,75 @@ def test_impulse_power_matches_poisson_bursts():
     assert not impulse_noise(2, N, FS, 0.0, 0.001, 1.0, BAND, rng).any()
 
 
+# -- the empty room: the mean of P periods ---------------------------------------------------------------------
+def test_averaged_ambient_is_the_same_noise_at_one_pth_of_the_power():
+    """Ambient noise of consecutive periods is independent, so the mean of P is the same Gaussian process at P_n / P:
+    rendered from the same draws it is the single period's noise times 1 / sqrt(P), and its in-band power over 64
+    channels is P_n / P within the scatter of ~1300 bins per channel (2.8 % / sqrt(64))."""
+    draw = NoiseDraw(snr_db=20.0, spectral_slope_db_per_octave=-3.0)
+    one = render_noise(draw, 64, N, FS, 1.0, np.random.default_rng(2), band_hz=BAND)
+    for periods in (4, 10):
+        mean = render_noise(draw, 64, N, FS, 1.0, np.random.default_rng(2), band_hz=BAND, periods=periods)
+        np.testing.assert_allclose(mean, one / np.sqrt(periods), rtol=1e-12, atol=1e-15)
+        assert band_power(mean).mean() == pytest.approx(10 ** -2 / periods, rel=0.02)
+
+
+@pytest.mark.parametrize("cycles_per_period", [250.0, 250.5, 250.1, 312.37])
+def test_averaged_tone_is_the_mean_of_the_continuous_tone_over_p_periods(cycles_per_period):
+    """A tone A sin(2 pi f t + phi) played through P consecutive periods, cut into periods and averaged sample by
+    sample (the definition, computed directly), equals tone_noise(..., periods=P) with the same phases: whole f T
+    keeps the tone (|c| = 1), f T = k + 1/2 with even P cancels it, others are attenuated by |c|."""
+    periods, f_hz = 10, cycles_per_period * FS / N
+    rendered = tone_noise(3, N, FS, (f_hz,), (0.5,), np.random.default_rng(9), periods)
+    phases = np.random.default_rng(9).uniform(0.0, 2 * np.pi, (3, 1))
+    t_s = np.arange(periods * N) / FS
+    continuous = np.sin(2 * np.pi * f_hz * t_s + phases)                     # A = sqrt(2 * 0.5) = 1
+    direct = continuous.reshape(3, periods, N).mean(axis=1)
+    np.testing.assert_allclose(rendered, direct, atol=1e-9)
+    if cycles_per_period == 250.0:
+        single = tone_noise(3, N, FS, (f_hz,), (0.5,), np.random.default_rng(9))
+        np.testing.assert_allclose(rendered, single, atol=1e-9)
+    if cycles_per_period == 250.5:
+        assert np.abs(rendered).max() < 1e-9
+
+
+def test_averaged_impulses_have_one_pth_of_the_power():
+    """The bursts of P periods, Poisson(r P T) of them at 1 / P of their amplitude, folded onto one period: the
+    expected in-band power is the single period's over P (Poisson scatter of ~1000 events: 3 %)."""
+    rate_per_s, decay_s, onset_power, periods = 1000.0, 0.002, 0.5, 10
+    rng = np.random.default_rng(4)
+    measured = np.mean([band_power(impulse_noise(4, N, FS, rate_per_s, decay_s, onset_power, BAND, rng,
+                                                 periods)).mean() for _ in range(100)])
+    length = int(np.ceil(8 * decay_s * FS))
+    single = rate_per_s * N / FS * onset_power * np.sum(np.exp(-2 * np.arange(length) / (decay_s * FS))) / N
+    assert measured == pytest.approx(single / periods, rel=0.05)
+
+
+def test_the_empty_room_of_a_realistic_recording_averages_its_periods():
+    """RoomSimulator with realistic noise: the frame's recording carries one period's noise, the empty room's the
+    mean of NoiseModel.empty_room_periods; a draw from a store before that field (no key) reads as 1 period."""
+    from rooms import RoomSampler, RoomSamplerConfig
+    from simulator.recording import RoomSimulator, SimulationConfig
+
+    scene = RoomSampler(RoomSamplerConfig()).sample(np.random.default_rng(0))
+    powers = {}
+    for periods in (1, 10):
+        model = NoiseModel(snr_db_range=(20.0, 20.0), tone_count_range=(0, 0), impulse_rate_per_s_range=(0.0, 0.0),
+                           empty_room_periods=periods)
+        simulator = RoomSimulator(scene, SimulationConfig(max_order=1, noise=model), rng=np.random.default_rng(1))
+        clean = simulator._empty_clean
+        full, _ = simulator._finish(clean.copy(), np.random.default_rng(2))
+        empty, _ = simulator._finish(clean.copy(), np.random.default_rng(2), empty=True)
+        powers[periods] = (band_power(full - clean).mean(), band_power(empty - clean).mean())
+    p_n = powers[1][0]
+    assert powers[1][1] == pytest.approx(p_n, rel=0.05)            # one period: as noisy as a frame
+    assert powers[10][0] == pytest.approx(p_n, rel=0.05)           # the frame is still one period
+    assert powers[10][1] == pytest.approx(p_n / 10, rel=0.05)
+    legacy = {k: v for k, v in NoiseModel().draw(np.random.default_rng(3)).to_dict().items()
+              if k != "empty_room_periods"}
+    assert NoiseDraw(**legacy).empty_room_periods == 1
+
+
 @pytest.mark.parametrize("with_empty_noise", [False, True])
 def test_deconvolved_noise_matches_the_chirp_spectrum_prediction(with_empty_noise):
     """White noise of variance sigma^2 (no signal) through k_s = irfft(W_s D / C_s): the rFFT bins of white
@@ -167,6 +236,8 @@ def test_deconvolved_noise_matches_the_chirp_spectrum_prediction(with_empty_nois
     (dict(impulse_rate_per_s_range=(-1.0, 1.0)), "NoiseModel.impulse_rate_per_s_range[0]"),
     (dict(impulse_decay_s_range=(0.0, 0.001)), "NoiseModel.impulse_decay_s_range[0]"),
     (dict(impulse_level_db_range=(1.0, 2.0, 3.0)), "NoiseModel.impulse_level_db_range"),
+    (dict(empty_room_periods=0), "NoiseModel.empty_room_periods"),
+    (dict(empty_room_periods=2.5), "NoiseModel.empty_room_periods"),
 ])
 def test_bad_model_values_are_refused_naming_the_field(kwargs, field):
     with pytest.raises(SimulationInputError) as caught:
@@ -224,6 +295,7 @@ def test_draws_stay_in_their_ranges_and_round_trip_through_json():
     assert tones.min() >= 20e3 and tones.max() <= 21e3 and levels.min() >= -5 and levels.max() <= 5
     assert all(d.low_corner_hz == model.low_corner_hz for d in draws)
     stored = json.loads(json.dumps(draws[0].to_dict()))
-    assert all(type(v) in (float, list) for v in stored.values()) and NoiseDraw(**stored) == draws[0]
+    assert all(type(v) in (float, list) for k, v in stored.items() if k != "empty_room_periods")
+    assert stored["empty_room_periods"] == 10 and NoiseDraw(**stored) == draws[0]
     defaults = NoiseModel()
     assert defaults.snr_db_range == (10.0, 40.0) and defaults.spectral_slope_db_per_octave_range == (-6.0, 0.0)

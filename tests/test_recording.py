@@ -370,7 +370,8 @@ def test_scene_command_draws_and_summarises(tmp_path):
 
 def test_realistic_noise_replaces_the_white_noise_at_its_in_band_snr():
     """With a NoiseModel the recorder adds noise whose in-band power is reference_power / 10^(snr/10) for the
-    SNR drawn for the room (in-band power, closed form), not the white noise of snr_db; drawing needs an rng."""
+    SNR drawn for the room (in-band power, closed form; the empty room's, the mean of empty_room_periods periods,
+    has 1 / P of it), not the white noise of snr_db; drawing needs an rng."""
     from simulator.noise import NoiseModel
 
     model = NoiseModel(snr_db_range=(20.0, 30.0), tone_count_range=(0, 0), impulse_rate_per_s_range=(0.0, 0.0))
@@ -386,7 +387,7 @@ def test_realistic_noise_replaces_the_white_noise_at_its_in_band_snr():
         rec = sim.record(sphere_body([3.0, 3.5, 1.3]), np.random.default_rng(seed))
         noise = rec.empty_recordings - sim._empty_clean
         powers.append(np.mean([np.mean(_band(channel, band) ** 2) for channel in noise]))
-    expected = sim.reference_power / 10 ** (snr_db / 10)
+    expected = sim.reference_power / 10 ** (snr_db / 10) / model.empty_room_periods   # the empty room: a mean
     assert np.mean(powers) == pytest.approx(expected, rel=0.05)      # not snr_db=0's white noise (~1000x louder)
     with pytest.raises(SimulationInputError, match="noise"):
         SimulationConfig(noise="loud")
