@@ -13,7 +13,9 @@ effect                   model (ranges: the classes' defaults)              chec
 noise                    :class:`simulator.noise.NoiseModel`: coloured      spectrum slope within 0.1 dB of the
                          ambient noise (-6..0 dB/octave), 0-2 tones in       power law; in-band power; tone power
                          band, impulsive events, in-band SNR 10-40 dB        A^2/2; deconvolved noise = time-bandwidth
-                         drawn per room                                      prediction (``tests/test_noise.py``)
+                         drawn per room; the empty room the mean of 10       prediction; the mean of P periods = the
+                         periods (as a user's empty.wav is averaged)         definition, power 1 / P
+                                                                             (``tests/test_noise.py``)
 devices                  :class:`simulator.transducers.TransducerModel`:    a reflector's kernel = delta * g_s * g_m in
                          per-device resonance 20-30 kHz (Q 2-8), tilt,       amplitude and group delay; latency L
                          gain spread, latency 0-0.2 ms                       biases range by c L / 2
