@@ -158,13 +158,13 @@ SCALES = {
 # 14 x 6, family B 5 x 6, shadow 4 x 5 x 4: ~1,300 realistic frames. Training: ours 30 epochs of the 540 frames
 # read into memory (steps, not rooms, were what the small model lacked: experiments/results/network/README.md),
 # the audio-only and vision-only models 6, family A 30. Measured from nothing on this CPU, realistic stores
-# (experiments/results/small/run.json, 2026-12-02): generation 13.0 min, training 35.7 min (ours 24.2),
-# evaluation 3.3 min: 52.3 min.
+# (experiments/results/small/run.json, 2026-12-03, Intel Xeon): generation 13.3 min, training 35.7 min (ours 25.4),
+# evaluation 3.4 min: 52.7 min.
 SMALL_ESTIMATE = {
-    "generation_min": 13.0,
+    "generation_min": 13.3,
     "training_min": 35.7,
-    "evaluation_min": 3.3,
-    "total_min": 52.3,         # measured end to end (run.json total_wall_s = 3137 s)
+    "evaluation_min": 3.4,
+    "total_min": 52.7,         # measured end to end (run.json total_wall_s = 3160 s)
 }
 
 # How long `full` would take on one H200 (measured there, experiments/results/gpu): the paper network trains at
