@@ -190,18 +190,16 @@ def _done_or_unreadable(root) -> tuple[np.ndarray, list[int]]:
 def _check_same_empty_room(root, config: GenerationConfig, out: str) -> None:
     """Refuse to resume a realistic store whose rooms averaged another number of empty-room periods (stores before
     ``NoiseModel.empty_room_periods`` record none: one period), so that one store never mixes the two."""
-    noise = config.simulation.noise
-    rooms = root.get("room_realism")
-    if noise is None or rooms is None:
+    noise, rooms = config.simulation.noise, root.get("room_realism")
+    first = next(iter(rooms.group_keys()), None) if rooms is not None else None
+    if noise is None or first is None:
         return
-    for name in rooms.group_keys():
-        recorded = int(dict(rooms[name].attrs).get("noise", {}).get("empty_room_periods", 1))
-        if recorded != noise.empty_room_periods:
-            raise GenerationError(
-                f"--out {out}: its rooms' empty room is the mean of {recorded} period(s) and this version records "
-                f"{noise.empty_room_periods} (NoiseModel.empty_room_periods); write a new store (another --out) "
-                f"rather than mix the two")
-        return
+    recorded = int(dict(rooms[first].attrs).get("noise", {}).get("empty_room_periods", 1))   # every room shares it
+    if recorded != noise.empty_room_periods:
+        raise GenerationError(
+            f"--out {out}: its rooms' empty room is the mean of {recorded} period(s) and this version records "
+            f"{noise.empty_room_periods} (NoiseModel.empty_room_periods); write a new store (another --out) "
+            f"rather than mix the two")
 
 
 def open_or_create_store(out: str, config: GenerationConfig):

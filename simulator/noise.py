@@ -56,13 +56,15 @@ import numpy as np
 from core.checks import check_finite_array, check_number, check_whole
 from simulator.errors import SimulationInputError
 
-__all__ = ["DB_PER_OCTAVE_PER_POWER_EXPONENT", "IMPULSE_TAIL_DECAYS", "NoiseDraw", "NoiseModel", "ambient_noise",
-           "impulse_noise", "render_noise", "tone_noise"]
+__all__ = ["DB_PER_OCTAVE_PER_POWER_EXPONENT", "IMPULSE_TAIL_DECAYS", "MAX_AVERAGED_PERIODS", "NoiseDraw", "NoiseModel",
+           "ambient_noise", "impulse_noise", "render_noise", "tone_noise"]
 
 #: 10 log10(2) = 3.0103 dB per octave for each unit of the PSD's power-law exponent alpha.
 DB_PER_OCTAVE_PER_POWER_EXPONENT = 10 * np.log10(2.0)
 #: A burst is cut after this many decay times (energy left exp(-2 * 8) = 1.1e-7).
 IMPULSE_TAIL_DECAYS = 8
+#: The most periods an averaged recording (the empty room) may span.
+MAX_AVERAGED_PERIODS = 10_000
 _ERROR = SimulationInputError
 
 
@@ -122,8 +124,8 @@ class NoiseModel:
                                                  low_open=name in ("tone_frequency_range_hz", "impulse_decay_s_range")))
         object.__setattr__(self, "low_corner_hz", check_number("NoiseModel.low_corner_hz", self.low_corner_hz,
                                                                0.0, 1e5, low_open=True, error=_ERROR))
-        object.__setattr__(self, "empty_room_periods", check_whole("NoiseModel.empty_room_periods",
-                                                                   self.empty_room_periods, 1, 10_000, error=_ERROR))
+        object.__setattr__(self, "empty_room_periods", check_whole(
+            "NoiseModel.empty_room_periods", self.empty_room_periods, 1, MAX_AVERAGED_PERIODS, error=_ERROR))
 
     def draw(self, rng: np.random.Generator) -> "NoiseDraw":
         """One room's noise parameters; the same generator state gives the same draw."""
@@ -158,7 +160,8 @@ class NoiseDraw:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "empty_room_periods":
-                object.__setattr__(self, f.name, check_whole(f"NoiseDraw.{f.name}", value, 1, 10_000, error=_ERROR))
+                object.__setattr__(self, f.name, check_whole(f"NoiseDraw.{f.name}", value, 1, MAX_AVERAGED_PERIODS,
+                                                             error=_ERROR))
             elif f.name.startswith("tone_"):
                 object.__setattr__(self, f.name, tuple(float(v) for v in check_finite_array(
                     f"NoiseDraw.{f.name}", value, shape=(None,), error=_ERROR)))
@@ -274,7 +277,7 @@ def render_noise(draw: NoiseDraw, n_channels: int, n_samples: int, sample_rate_h
         raise _ERROR(f"draw = {draw!r}: pass a simulator.noise.NoiseDraw, e.g. NoiseModel().draw(rng)")
     if draw.low_corner_hz >= sample_rate_hz / 2:
         raise _ERROR(f"low_corner_hz = {draw.low_corner_hz:g} must be below Nyquist ({sample_rate_hz / 2:g} Hz)")
-    periods = check_whole("periods", periods, 1, 10_000, error=_ERROR)
+    periods = check_whole("periods", periods, 1, MAX_AVERAGED_PERIODS, error=_ERROR)
     ambient_power = reference_power / 10 ** (draw.snr_db / 10)
     noise = ambient_noise(n_channels, n_samples, sample_rate_hz, ambient_power / periods,
                           draw.spectral_slope_db_per_octave, band_hz, draw.low_corner_hz, rng)
